@@ -1,0 +1,171 @@
+"""The training loop: mini-batches, per-epoch evaluation and a divergence stop.
+
+It knows nothing of files or Hydra: progress goes to a `TrainingCallback`, results come back as
+a `TrainResult`. Randomness (batch order) comes only from the generator it is given.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cnnsweep.nn.networks import Network
+from cnnsweep.nn.optimizers import Optimizer
+
+SAMPLING = ("shuffle", "replacement")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 1  # full passes over the training set
+    batch_size: int = 100
+    max_iterations: int | None = None  # stop after this many updates (overrides epochs)
+    sampling: str = "shuffle"  # "shuffle": each epoch a permutation; "replacement": the book's
+    eval_sample: int | None = 1000  # images per epoch evaluation (None: all), as the book
+    eval_batch_size: int = 1000
+    log_every: int = 1  # record the training loss every this many iterations
+
+    def __post_init__(self) -> None:
+        if self.sampling not in SAMPLING:
+            raise ValueError(f"sampling={self.sampling!r} is not one of {', '.join(SAMPLING)}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size} must be at least 1")
+        if self.epochs < 0:
+            raise ValueError(f"epochs={self.epochs} must not be negative")
+        if self.max_iterations is not None and self.max_iterations < 0:
+            raise ValueError(f"max_iterations={self.max_iterations} must not be negative")
+        if self.log_every < 1:
+            raise ValueError(f"log_every={self.log_every} must be at least 1")
+
+
+@dataclass
+class StepRecord:
+    iteration: int
+    epoch: int
+    train_loss: float
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    iteration: int
+    train_acc: float
+    test_acc: float
+    seconds: float  # wall time since training started
+
+
+@dataclass
+class TrainResult:
+    status: str  # "ok" or "diverged"
+    steps: list[StepRecord] = field(default_factory=list)
+    epochs: list[EpochRecord] = field(default_factory=list)
+    iterations: int = 0
+    train_seconds: float = 0.0
+    images_per_second: float = 0.0  # training steps only, evaluation excluded
+    final_train_acc: float = float("nan")
+    final_test_acc: float = float("nan")
+    message: str = ""
+
+
+class TrainingCallback:
+    """Receives progress; every method is optional."""
+
+    def on_step(self, record: StepRecord) -> None:
+        pass
+
+    def on_epoch(self, record: EpochRecord, of_epochs: int) -> None:
+        pass
+
+
+def iterations_per_epoch(train_size: int, batch_size: int, sampling: str) -> int:
+    if sampling == "shuffle":
+        return max(math.ceil(train_size / batch_size), 1)
+    return max(train_size // batch_size, 1)  # the book: train_size / batch_size draws
+
+
+def _batches(train_size: int, settings: TrainSettings, rng: np.random.Generator):
+    """Yields index arrays, one per iteration, epoch after epoch, forever."""
+    bs = settings.batch_size
+    per_epoch = iterations_per_epoch(train_size, bs, settings.sampling)
+    while True:
+        if settings.sampling == "replacement":
+            for _ in range(per_epoch):
+                yield rng.choice(train_size, bs)
+        else:
+            order = rng.permutation(train_size)
+            for start in range(0, train_size, bs):
+                yield order[start : start + bs]
+
+
+def train(network: Network, optimizer: Optimizer, x_train: np.ndarray, t_train: np.ndarray,
+          x_test: np.ndarray, t_test: np.ndarray, settings: TrainSettings,
+          rng: np.random.Generator, callback: TrainingCallback | None = None) -> TrainResult:
+    """Train `network` in place and return its history.
+
+    Accuracy is measured at iteration 0 and after every epoch on the first `eval_sample` train
+    and test images (the book's Trainer), and at the end on the whole test set. A loss that
+    becomes NaN or infinite stops training with status "diverged", keeping the history so far.
+    """
+    callback = callback or TrainingCallback()
+    n = len(x_train)
+    if n == 0:
+        raise ValueError("the training set is empty")
+    per_epoch = iterations_per_epoch(n, settings.batch_size, settings.sampling)
+    total = settings.max_iterations if settings.max_iterations is not None \
+        else settings.epochs * per_epoch
+    epoch_count = math.ceil(total / per_epoch)
+    sample = settings.eval_sample
+    x_tr_eval, t_tr_eval = (x_train, t_train) if sample is None else \
+        (x_train[:sample], t_train[:sample])
+    x_te_eval, t_te_eval = (x_test, t_test) if sample is None else \
+        (x_test[:sample], t_test[:sample])
+
+    result = TrainResult(status="ok")
+    start = time.perf_counter()
+
+    def evaluate(epoch: int, iteration: int) -> None:
+        with np.errstate(over="ignore", invalid="ignore"):
+                record = EpochRecord(epoch, iteration,
+                                 network.accuracy(x_tr_eval, t_tr_eval, settings.eval_batch_size),
+                                 network.accuracy(x_te_eval, t_te_eval, settings.eval_batch_size),
+                                 time.perf_counter() - start)
+        result.epochs.append(record)
+        callback.on_epoch(record, epoch_count)
+
+    evaluate(0, 0)
+    images, step_seconds = 0, 0.0
+    batches = _batches(n, settings, rng)
+    for it in range(1, total + 1):
+        idx = next(batches)
+        step_start = time.perf_counter()
+        # A diverging run overflows on its way to NaN; the isfinite check below reports it.
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, grads = network.loss_and_gradient(x_train[idx], t_train[idx])
+        images += len(idx)
+        epoch = (it - 1) // per_epoch + 1
+        if not math.isfinite(loss):
+            result.status = "diverged"
+            result.message = f"training loss became {loss} at iteration {it} (epoch {epoch})"
+            result.steps.append(StepRecord(it, epoch, loss))
+            callback.on_step(result.steps[-1])
+            result.iterations = it
+            break
+        with np.errstate(over="ignore", invalid="ignore"):
+            optimizer.update(network.params, grads)
+        step_seconds += time.perf_counter() - step_start
+        if it % settings.log_every == 0 or it == total:
+            result.steps.append(StepRecord(it, epoch, loss))
+            callback.on_step(result.steps[-1])
+        if it % per_epoch == 0 or it == total:
+            evaluate(epoch, it)
+        result.iterations = it
+    result.train_seconds = time.perf_counter() - start
+    # Throughput of the training steps alone: evaluation time would blur comparisons.
+    result.images_per_second = images / step_seconds if step_seconds else 0.0
+    if result.status == "ok":
+        result.final_train_acc = result.epochs[-1].train_acc
+        result.final_test_acc = network.accuracy(x_test, t_test, settings.eval_batch_size)
+    return result
