@@ -1,0 +1,85 @@
+"""MNIST: where its four IDX files live, how to fetch them, and how to decode them (verified)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from cnnsweep.data.cache import default_cache_dir
+from cnnsweep.data.download import RemoteFile, download, verify
+from cnnsweep.data.idx import parse_idx, read_idx_bytes
+
+# Checksums of the decompressed files, as published (see also ../shared/data/mnist/README.md).
+MNIST_FILES = {
+    "x_train": RemoteFile("train-images-idx3-ubyte", "6bbc9ace898e44ae57da46a324031adb",
+                          "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    "t_train": RemoteFile("train-labels-idx1-ubyte", "a25bea736e30d166cdddb491f175f624",
+                          "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    "x_test": RemoteFile("t10k-images-idx3-ubyte", "2646ac647ad5339dbf082846283269ea",
+                         "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    "t_test": RemoteFile("t10k-labels-idx1-ubyte", "27ae3e4e09519cfbb04c329615203637",
+                         "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+}
+
+# Tried in order; the original site has been intermittently unavailable for years.
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist",
+    "https://storage.googleapis.com/cvdf-datasets/mnist",
+    "http://yann.lecun.com/exdb/mnist",
+)
+
+
+class MissingDataError(FileNotFoundError):
+    """Data files that are not there; the message says which and how to place them."""
+
+
+def default_mnist_dir() -> Path:
+    """`$MNIST_DIR`, else the per-user cache folder `<cache>/mnist`."""
+    env = os.environ.get("MNIST_DIR")
+    return Path(env).expanduser() if env else default_cache_dir() / "mnist"
+
+
+def find_file(data_dir: Path, name: str) -> Path | None:
+    for candidate in (data_dir / f"{name}.gz", data_dir / name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def locate_mnist(data_dir: Path, *, fetch: bool = False, mirrors: tuple[str, ...] = MNIST_MIRRORS,
+                 files: dict[str, RemoteFile] = MNIST_FILES,
+                 progress: TextIO | None = sys.stderr) -> dict[str, Path]:
+    """Paths of the four files in `data_dir`, downloading the missing ones when `fetch` is set."""
+    data_dir = Path(data_dir).expanduser()
+    found = {key: find_file(data_dir, remote.name) for key, remote in files.items()}
+    missing = [key for key, path in found.items() if path is None]
+    if missing and fetch:
+        for key in missing:
+            found[key] = download(files[key], data_dir, mirrors, progress=progress)
+        missing = []
+    if missing:
+        names = ", ".join(f"{files[k].name}(.gz)" for k in missing)
+        raise MissingDataError(
+            f"MNIST files missing in {data_dir}: {names}. Put the four IDX files there (gzipped "
+            "or not), point dataset.data_dir or MNIST_DIR at a folder that has them, or allow "
+            "dataset.download=true to fetch them (needs network)")
+    return found  # type: ignore[return-value]
+
+
+def decode_verified(paths: dict[str, Path],
+                    files: dict[str, RemoteFile] = MNIST_FILES) -> dict[str, np.ndarray]:
+    """Decode the four files, checking each against its published checksum first."""
+    arrays = {}
+    for key, path in paths.items():
+        data = read_idx_bytes(path)
+        try:
+            verify(data, files[key])
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}; the file is corrupt or not MNIST, delete it "
+                             "and download it again") from None
+        arrays[key] = parse_idx(data, str(path))
+    return arrays
