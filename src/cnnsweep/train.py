@@ -55,6 +55,7 @@ class EpochRecord:
     train_acc: float
     test_acc: float
     seconds: float  # wall time since training started
+    val_acc: float = float("nan")  # on the held-out validation images, when there are some
 
 
 @dataclass
@@ -102,11 +103,13 @@ def _batches(train_size: int, settings: TrainSettings, rng: np.random.Generator)
 
 def train(network: Network, optimizer: Optimizer, x_train: np.ndarray, t_train: np.ndarray,
           x_test: np.ndarray, t_test: np.ndarray, settings: TrainSettings,
-          rng: np.random.Generator, callback: TrainingCallback | None = None) -> TrainResult:
+          rng: np.random.Generator, callback: TrainingCallback | None = None,
+          x_val: np.ndarray | None = None, t_val: np.ndarray | None = None) -> TrainResult:
     """Train `network` in place and return its history.
 
     Accuracy is measured at iteration 0 and after every epoch on the first `eval_sample` train
-    and test images (the book's Trainer), and at the end on the whole test set. A loss that
+    and test images (the book's Trainer), and at the end on the whole test set; a validation
+    set, when given, is evaluated whole every epoch. A loss that
     becomes NaN or infinite stops training with status "diverged", keeping the history so far.
     """
     callback = callback or TrainingCallback()
@@ -128,10 +131,12 @@ def train(network: Network, optimizer: Optimizer, x_train: np.ndarray, t_train: 
 
     def evaluate(epoch: int, iteration: int) -> None:
         with np.errstate(over="ignore", invalid="ignore"):
-                record = EpochRecord(epoch, iteration,
-                                 network.accuracy(x_tr_eval, t_tr_eval, settings.eval_batch_size),
-                                 network.accuracy(x_te_eval, t_te_eval, settings.eval_batch_size),
-                                 time.perf_counter() - start)
+            bs = settings.eval_batch_size
+            record = EpochRecord(epoch, iteration, network.accuracy(x_tr_eval, t_tr_eval, bs),
+                                 network.accuracy(x_te_eval, t_te_eval, bs),
+                                 time.perf_counter() - start,
+                                 float("nan") if x_val is None else
+                                 network.accuracy(x_val, t_val, bs))
         result.epochs.append(record)
         callback.on_epoch(record, epoch_count)
 

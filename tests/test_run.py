@@ -1,0 +1,130 @@
+"""End-to-end: `run.py` and `run.py -m` in a subprocess, checked through the run folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cnnsweep.schema import run_name as folder_name
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+# A few hundred embedded images, one epoch, a small network: each run takes well under a second.
+TINY = ["dataset.train_size=300", "dataset.test_size=100", "trainer.epochs=1",
+        "trainer.batch_size=50", "trainer.eval_sample=100", "conv.filter_num=4", "hidden_size=16"]
+
+
+def run_py(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run([sys.executable, str(REPO / "run.py"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def run_name(*overrides: str) -> str:
+    """The run folder Hydra's sorted override_dirname gives these overrides."""
+    return folder_name(",".join(sorted(overrides)))
+
+
+def summaries(sweep_dir: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in sweep_dir.glob("*/summary.json")}
+
+
+def histories(sweep_dir: Path) -> dict[str, str]:
+    return {p.parent.name: p.read_text() for p in sweep_dir.glob("*/history.csv")}
+
+
+def test_single_run_prints_a_summary_and_fills_the_run_folder(tmp_path):
+    proc = run_py(*TINY, "hydra.run.dir=one", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "test accuracy" in proc.stdout and "images/s" in proc.stdout
+    assert "run folder:" in proc.stdout
+    folder = tmp_path / "one"
+    for name in ("history.csv", "epochs.csv", "summary.json", "params.npz", "params_init.npz",
+                 ".hydra/config.yaml", ".hydra/overrides.yaml"):
+        assert (folder / name).is_file(), name
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["train_size"] == 300
+    assert summary["param_count"] > 0 and summary["versions"]["numpy"]
+    history = (folder / "history.csv").read_text().splitlines()
+    assert history[0] == "iteration,epoch,train_loss" and len(history) == 1 + 6
+    assert (folder / "epochs.csv").read_text().splitlines()[0].startswith("epoch,iteration,")
+
+
+def test_sweep_parallel_serial_repeat_and_skip(tmp_path):
+    sweep = ["-m", "optimizer=sgd,adam", "conv.filter_num=2,4", *TINY[:-2], "hidden_size=16"]
+    parallel = run_py(*sweep, "hydra.sweep.dir=par", "hydra.launcher.n_jobs=2", cwd=tmp_path)
+    assert parallel.returncode == 0, parallel.stderr
+    runs = summaries(tmp_path / "par")
+    expected = {run_name(f"conv.filter_num={f}", f"optimizer={o}", *TINY[:-2], "hidden_size=16")
+                for f in (2, 4) for o in ("adam", "sgd")}
+    assert set(runs) == expected  # named readably from the overrides
+    assert len(runs) == 4 and all(s["status"] == "ok" for s in runs.values())
+    assert "sweep folder:" in parallel.stdout and "status" in parallel.stdout
+
+    serial = run_py(*sweep, "hydra.sweep.dir=ser", "hydra.launcher.n_jobs=1", cwd=tmp_path)
+    assert serial.returncode == 0, serial.stderr
+    assert histories(tmp_path / "par") == histories(tmp_path / "ser")  # any n_jobs, same numbers
+
+    before = {k: s["finished_at"] for k, s in summaries(tmp_path / "par").items()}
+    again = run_py(*sweep, "hydra.sweep.dir=par", "hydra.launcher.n_jobs=2", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("skipped") + again.stderr.count("skipped") >= 4
+    assert {k: s["finished_at"] for k, s in summaries(tmp_path / "par").items()} == before
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
+    # train_size=999999 passes the schema but cannot be served by a 5,000-image dataset.
+    proc = run_py("-m", "dataset.train_size=300,999999", *TINY[1:], "hydra.sweep.dir=s",
+                  cwd=tmp_path)
+    assert proc.returncode != 0
+    runs = summaries(tmp_path / "s")
+    assert runs[run_name("dataset.train_size=300", *TINY[1:])]["status"] == "ok"
+    failed = [s for s in runs.values() if s["status"] == "failed"]
+    assert len(failed) == 1
+    assert "train_size=999999 must be between 1 and 5000" in failed[0]["error"]
+    assert "Traceback" in failed[0]["traceback"]
+    assert "dataset.train_size=999999" in proc.stderr  # the failed run is named
+
+
+def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path):
+    args = [str(REPO / "run.py"), "-m", "seed=1,2,3,4", *TINY, "trainer.epochs=3",
+            "hydra.sweep.dir=s", "hydra.launcher.n_jobs=1"]
+    proc = subprocess.Popen([sys.executable, *args], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not summaries(tmp_path / "s"):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = summaries(tmp_path / "s")
+    assert 1 <= len(done) < 4, "the kill should land mid-sweep"
+    resumed = run_py(*args[1:], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    after = summaries(tmp_path / "s")
+    assert len(after) == 4 and all(s["status"] == "ok" for s in after.values())
+    for name, summary in done.items():
+        assert after[name]["finished_at"] == summary["finished_at"], f"{name} was redone"
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("trainer.epoch=3", "Could not override 'trainer.epoch'"),
+    ("trainer.epochs=many", "trainer.epochs"),
+    ("conv.filter_size=6 conv.stride=4",
+     "conv: (28 + 2*0 - 6) / 4 + 1 = 6.5 is not a whole number"),
+    ("optimizer=adamw", "Could not find 'optimizer/adamw'"),
+    ("optimizer.lr=-0.1", "optimizer.lr=-0.1 must be a positive number"),
+])
+def test_bad_overrides_fail_before_training_and_name_the_value(tmp_path, override, message):
+    proc = run_py(*override.split(), *TINY, "hydra.run.dir=bad", cwd=tmp_path)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert message in output, output
+    assert not (tmp_path / "bad" / "history.csv").exists()  # no training happened
