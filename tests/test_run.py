@@ -68,10 +68,17 @@ def test_sweep_parallel_serial_repeat_and_skip(tmp_path):
     assert set(runs) == expected  # named readably from the overrides
     assert len(runs) == 4 and all(s["status"] == "ok" for s in runs.values())
     assert "sweep folder:" in parallel.stdout and "status" in parallel.stdout
+    # The callback compared the runs when the multirun ended.
+    assert "report:" in parallel.stdout
+    report = (tmp_path / "par" / "report.md").read_text()
+    assert "Compared keys: optimizer, conv.filter_num" in report
+    assert (tmp_path / "par" / "loss.png").is_file()
 
-    serial = run_py(*sweep, "hydra.sweep.dir=ser", "hydra.launcher.n_jobs=1", cwd=tmp_path)
+    serial = run_py(*sweep, "hydra.sweep.dir=ser", "hydra.launcher.n_jobs=1",
+                    "compare.enabled=false", cwd=tmp_path)
     assert serial.returncode == 0, serial.stderr
     assert histories(tmp_path / "par") == histories(tmp_path / "ser")  # any n_jobs, same numbers
+    assert not (tmp_path / "ser" / "report.html").exists()
 
     before = {k: s["finished_at"] for k, s in summaries(tmp_path / "par").items()}
     again = run_py(*sweep, "hydra.sweep.dir=par", "hydra.launcher.n_jobs=2", cwd=tmp_path)

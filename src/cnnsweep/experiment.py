@@ -91,7 +91,7 @@ class RunFolderWriter(TrainingCallback):
         self.epochs.writerow(["epoch", "iteration", "train_acc", "test_acc", "val_acc", "seconds"])
 
     def on_step(self, record: StepRecord) -> None:
-        self.history.writerow([record.iteration, record.epoch, repr(record.train_loss)])
+        self.history.writerow([record.iteration, record.epoch, repr(float(record.train_loss))])
 
     def on_epoch(self, record: EpochRecord, of_epochs: int) -> None:
         self.epochs.writerow([record.epoch, record.iteration, record.train_acc, record.test_acc,

@@ -1,0 +1,219 @@
+"""Comparison figures from the results DataFrames only, in the style of the book's figures.
+
+Every function draws one figure, saves it as PNG and SVG in `out_dir`, and returns the PNG
+path. Repeats (runs differing only by seed) are drawn as their mean with a ±1 std band.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display needed, safe in worker processes
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from cnnsweep.results import Results, aggregate, setting_labels
+
+MARKERS = ("o", "s", "D", "^", "v", "x", "*", "P")
+
+
+def smooth(y: np.ndarray, window: int = 11) -> np.ndarray:
+    """The book's `smooth_curve`: a Kaiser-window moving average with mirrored ends."""
+    y = np.asarray(y, dtype=float)
+    if window < 3 or len(y) < window:
+        return y
+    half = window // 2
+    padded = np.r_[y[half:0:-1], y, y[-2 : -half - 2 : -1]]
+    w = np.kaiser(window, 2)
+    return np.convolve(padded, w / w.sum(), mode="valid")
+
+
+def save(fig: plt.Figure, out_dir: Path, name: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png = out_dir / f"{name}.png"
+    fig.savefig(png, dpi=110, bbox_inches="tight")
+    fig.savefig(out_dir / f"{name}.svg", bbox_inches="tight")
+    plt.close(fig)
+    return png
+
+
+def _panels(keys: Sequence[str], frame: pd.DataFrame) -> tuple[str | None, list]:
+    """With two or more compared keys, the last one splits the figure into panels."""
+    if len(keys) < 2:
+        return None, [None]
+    panel = keys[-1]
+    return panel, list(pd.unique(frame[panel].astype(str)))
+
+
+def _grid(n: int, width: float = 5.0, height: float = 3.8) -> tuple[plt.Figure, list]:
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
+                             sharey=True)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def _line_labels(frame: pd.DataFrame, keys: Sequence[str], panel: str | None) -> pd.Series:
+    inner = [k for k in keys if k != panel]
+    return setting_labels(frame, inner) if inner else pd.Series("all runs", index=frame.index)
+
+
+def _mean_band(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    return frame.groupby(x)[y].agg(["mean", "std", "count"]).reset_index()
+
+
+def loss_curves(results: Results, out_dir: Path, window: int = 11,
+                ylim: tuple[float, float] | None = None) -> Path | None:
+    """Training loss per iteration, smoothed, one line per setting, panels by a second key."""
+    steps = results.steps
+    if steps.empty:
+        return None
+    keys = results.varying
+    panel, values = _panels(keys, steps)
+    fig, axes = _grid(len(values))
+    for ax, value in zip(axes, values, strict=True):
+        part = steps if panel is None else steps[steps[panel].astype(str) == value]
+        labels = _line_labels(part, keys, panel)
+        for i, (label, lines) in enumerate(part.groupby(labels, sort=True)):
+            band = _mean_band(lines, "iteration", "train_loss")
+            mean = smooth(band["mean"].to_numpy(), window)
+            ax.plot(band["iteration"], mean, label=label, marker=MARKERS[i % len(MARKERS)],
+                    markevery=max(1, len(band) // 10), markersize=4)
+            if band["count"].max() > 1:
+                sd = smooth(band["std"].fillna(0).to_numpy(), window)
+                ax.fill_between(band["iteration"], mean - sd, mean + sd, alpha=0.2)
+        ax.set_xlabel("iterations")
+        ax.set_title(f"{panel}={value}" if panel else "training loss")
+        if ylim:
+            ax.set_ylim(*ylim)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("loss" + (f" (smoothed, window {window})" if window >= 3 else ""))
+    return save(fig, out_dir, "loss")
+
+
+def accuracy_curves(results: Results, out_dir: Path) -> Path | None:
+    """Train (dashed) and test (solid) accuracy per epoch, one colour per setting."""
+    epochs = results.epochs
+    if epochs.empty:
+        return None
+    keys = results.varying
+    panel, values = _panels(keys, epochs)
+    fig, axes = _grid(len(values))
+    has_val = "val_acc" in epochs and epochs["val_acc"].notna().any()
+    held_col, held_name = ("val_acc", "val") if has_val else ("test_acc", "test")
+    for ax, value in zip(axes, values, strict=True):
+        part = epochs if panel is None else epochs[epochs[panel].astype(str) == value]
+        labels = _line_labels(part, keys, panel)
+        for i, (label, lines) in enumerate(part.groupby(labels, sort=True)):
+            color = f"C{i % 10}"
+            for column, style in ((held_col, "-"), ("train_acc", "--")):
+                band = _mean_band(lines, "epoch", column)
+                ax.plot(band["epoch"], band["mean"], style, color=color,
+                        marker=MARKERS[i % len(MARKERS)], markersize=4,
+                        markevery=max(1, len(band) // 12),
+                        label=label if column == held_col else None)
+                if band["count"].max() > 1:
+                    sd = band["std"].fillna(0)
+                    ax.fill_between(band["epoch"], band["mean"] - sd, band["mean"] + sd,
+                                    color=color, alpha=0.15)
+        # One legend entry per setting (its colour), plus what solid and dashed mean.
+        ax.plot([], [], "-", color="0.3", label=held_name)
+        ax.plot([], [], "--", color="0.3", label="train")
+        ax.set_xlabel("epochs")
+        ax.set_ylim(0, 1.0)
+        ax.set_title(f"{panel}={value}" if panel else "accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    axes[0].set_ylabel("accuracy")
+    return save(fig, out_dir, "accuracy")
+
+
+def metric_by_setting(results: Results, metric: str, out_dir: Path) -> Path | None:
+    """The final `metric` per setting: bars for one key, a heat map for two, facets beyond."""
+    keys = results.varying
+    table = aggregate(results.runs, keys, metric)
+    if table.empty:
+        return None
+    if len(keys) >= 2:
+        row_key, col_key = keys[0], keys[1]
+        facet_keys = list(keys[2:])
+        facets = setting_labels(table, facet_keys) if facet_keys else \
+            pd.Series("", index=table.index)
+        names = list(pd.unique(facets))
+        fig, axes = _grid(len(names), width=1.2 + 1.1 * table[col_key].nunique(),
+                          height=1.0 + 0.7 * table[row_key].nunique())
+        for ax, name in zip(axes, names, strict=True):
+            grid = table[facets == name].pivot_table(index=row_key, columns=col_key,
+                                                     values="mean", aggfunc="mean")
+            image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+            ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns])
+            ax.set_yticks(range(grid.shape[0]), [str(r) for r in grid.index])
+            ax.set_xlabel(col_key)
+            ax.set_ylabel(row_key)
+            ax.set_title(f"{metric} {name}".strip())
+            lo, hi = np.nanmin(grid.to_numpy(float)), np.nanmax(grid.to_numpy(float))
+            for (r, c), v in np.ndenumerate(grid.to_numpy(dtype=float)):
+                if not np.isnan(v):
+                    light = hi > lo and (v - lo) / (hi - lo) < 0.5
+                    ax.text(c, r, f"{v:.4f}", ha="center", va="center", fontsize=8,
+                            color="white" if light else "black")
+            fig.colorbar(image, ax=ax, shrink=0.8)
+        return save(fig, out_dir, "metric")
+    labels = setting_labels(table, keys) if keys else pd.Series(["all runs"])
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(table) + 2), 3.8))
+    ax.bar(range(len(table)), table["mean"], yerr=table["std"].fillna(0), capsize=4,
+           color=[f"C{i % 10}" for i in range(len(table))])
+    ax.set_xticks(range(len(table)), labels, rotation=30 if len(table) > 4 else 0, ha="right"
+                  if len(table) > 4 else "center")
+    for i, v in enumerate(table["mean"]):
+        ax.text(i, v, f"{v:.4f}", ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} per setting" + (" (mean ± std over seeds)"
+                                            if table["count"].max() > 1 else ""))
+    lo = float(np.nanmin(table["mean"] - table["std"].fillna(0)))
+    ax.set_ylim(max(0.0, lo - 0.05) if metric.endswith("acc") else None,
+                1.0 if metric.endswith("acc") else None)
+    ax.grid(axis="y", alpha=0.3)
+    return save(fig, out_dir, "metric")
+
+
+def _filter_grid(ax_grid: Sequence, weights: np.ndarray) -> None:
+    for ax in ax_grid:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax, w in zip(ax_grid, weights, strict=False):
+        ax.imshow(w[0], cmap=plt.cm.gray_r, interpolation="nearest")
+
+
+def first_layer_filters(run_dir: Path, out_dir: Path, columns: int = 10) -> Path | None:
+    """The first convolution's filters before and after training (the book's figure 7-24)."""
+    final_path, init_path = run_dir / "params.npz", run_dir / "params_init.npz"
+    if not final_path.is_file():
+        return None
+    with np.load(final_path, allow_pickle=False) as z:
+        final = z["W1"] if "W1" in z.files else None
+    if final is None or final.ndim != 4:
+        return None  # not a convolutional first layer
+    initial = None
+    if init_path.is_file():
+        with np.load(init_path, allow_pickle=False) as z:
+            initial = z["W1"] if "W1" in z.files else None
+    blocks = [("initial weights", initial), ("after training", final)]
+    blocks = [(title, w) for title, w in blocks if w is not None]
+    rows_each = math.ceil(len(final) / columns)
+    fig = plt.figure(figsize=(columns * 0.8, (rows_each * len(blocks)) * 0.8 + 0.6 * len(blocks)))
+    subfigs = fig.subfigures(len(blocks), 1, squeeze=False)[:, 0]
+    for sub, (title, weights) in zip(subfigs, blocks, strict=True):
+        axes = sub.subplots(rows_each, columns, squeeze=False)
+        _filter_grid(list(axes.flat), weights)
+        sub.suptitle(f"{title} ({run_dir.name})", fontsize=9)
+    return save(fig, out_dir, "filters")

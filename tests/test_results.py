@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from cnnsweep.results import NoRunsError, aggregate, load_results
+from tests.runfolders import base_config, make_run
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    """2 optimizers × 2 filter counts, 2 seeds each, plus one failed and one unfinished run."""
+    folder = tmp_path / "sweep"
+    accs = {("sgd", 16): 0.5, ("sgd", 30): 0.6, ("adam", 16): 0.8, ("adam", 30): 0.9}
+    for (opt, fn), acc in accs.items():
+        for seed in (1, 2):
+            config = base_config(optimizer={"name": opt, "lr": 0.01},
+                                 conv={"filter_num": fn, "filter_size": 5}, seed=seed)
+            make_run(folder, [f"optimizer={opt}", f"conv.filter_num={fn}", f"seed={seed}",
+                              "+sweep=demo"], config, test_acc=acc + 0.02 * seed)
+    make_run(folder, ["optimizer=sgd", "conv.filter_num=99", "seed=1"],
+             base_config(conv={"filter_num": 99}, seed=1), status="failed")
+    make_run(folder, ["optimizer=adam", "conv.filter_num=99", "seed=1"],
+             base_config(conv={"filter_num": 99}, seed=1), status=None)
+    return folder
+
+
+def test_one_row_per_run_with_flattened_config_and_status(sweep):
+    r = load_results([sweep])
+    assert len(r.runs) == 10
+    assert {"optimizer", "conv.filter_num", "optimizer.lr", "trainer.epochs", "status",
+            "test_acc", "seed"} <= set(r.runs.columns)
+    assert sorted(r.runs["status"].value_counts().items()) == [("failed", 1), ("ok", 8),
+                                                               ("unfinished", 1)]
+    failed = r.runs[r.runs["status"] == "failed"].iloc[0]
+    assert "something broke" in failed["error"]
+
+
+def test_varying_keys_are_the_swept_ones_without_seed_or_sweep_file(sweep):
+    assert load_results([sweep]).varying == ["optimizer", "conv.filter_num"]
+    assert load_results([sweep], by=["optimizer"]).varying == ["optimizer"]
+    with pytest.raises(KeyError, match="--by colour: no such key; keys are"):
+        load_results([sweep], by=["colour"])
+
+
+def test_steps_and_epochs_are_tidy_and_joined_with_the_swept_values(sweep):
+    r = load_results([sweep])
+    assert len(r.steps) == 8 * 30 + 1  # the unfinished run's partial history is kept
+    assert {"run_id", "iteration", "epoch", "train_loss", "optimizer", "conv.filter_num",
+            "seed", "setting"} <= set(r.steps.columns)
+    assert len(r.epochs) == 8 * 4
+    one = r.epochs[(r.epochs["optimizer"] == "adam") & (r.epochs["conv.filter_num"] == 30)]
+    assert sorted(one["seed"].unique()) == [1, 2]
+
+
+def test_repeats_aggregate_to_mean_std_and_count(sweep):
+    r = load_results([sweep])
+    table = aggregate(r.runs, r.varying, "test_acc")
+    best = table.iloc[0]
+    assert (best["optimizer"], best["conv.filter_num"]) == ("adam", 30)
+    assert best["mean"] == pytest.approx(np.mean([0.92, 0.94]))
+    assert best["std"] == pytest.approx(np.std([0.92, 0.94], ddof=1))
+    assert best["count"] == 2
+    assert len(table) == 4  # the failed and unfinished runs have no metric to aggregate
+
+
+def test_several_sweeps_and_single_run_folders(sweep, tmp_path):
+    other = tmp_path / "other"
+    run = make_run(other, ["optimizer=sgd"], base_config())
+    assert len(load_results([sweep, other]).runs) == 11
+    assert len(load_results([run]).runs) == 1
+    assert len(load_results([tmp_path]).runs) == 11  # a tree of sweeps
+
+
+def test_no_runs_is_a_clear_error(tmp_path):
+    with pytest.raises(NoRunsError, match="no run folders"):
+        load_results([tmp_path])
+    with pytest.raises(NoRunsError, match="does not exist"):
+        load_results([tmp_path / "nope"])
