@@ -13,7 +13,7 @@ register_sweeps(Path(__file__).resolve().parent / "sweeps")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> dict:
+def main(cfg: DictConfig) -> float:
     return run_experiment(cfg)
 
 

@@ -45,8 +45,7 @@ class CompareOnMultirunEnd(Callback):
             try:
                 from cnnsweep.report import compare_sweep
 
-                report = compare_sweep([sweep_dir], by=config.compare.by,
-                                       metric=config.compare.metric)
+                report = compare_sweep([sweep_dir])
                 print(f"report: {report}", flush=True)
             except Exception as exc:  # a report problem must not hide the runs' results
                 log.error("comparison failed: %s: %s", type(exc).__name__, exc)

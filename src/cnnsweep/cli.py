@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cnnsweep.plots import FIGURES
 from cnnsweep.report import UnknownMetricError, compare
 from cnnsweep.results import NoRunsError
 
@@ -16,15 +17,19 @@ def main(argv: list[str] | None = None) -> int:
     cmp.add_argument("dirs", nargs="+", help="sweep folders, run folders, or trees of them")
     cmp.add_argument("--by", nargs="+", metavar="KEY",
                      help="keys to compare (default: the keys that vary across runs)")
-    cmp.add_argument("--metric", default="test_acc", help="summary metric to rank by")
+    cmp.add_argument("--metric", help="summary metric to rank by (default: test_acc)")
     cmp.add_argument("--out", help="folder for the report (default: the first DIR)")
-    cmp.add_argument("--smooth", type=int, default=11,
-                     help="loss smoothing window in iterations (1: none)")
+    cmp.add_argument("--figures", nargs="+", metavar="TYPE",
+                     help=f"figure types to draw: {', '.join(FIGURES)}")
+    cmp.add_argument("--smooth", type=int, help="loss smoothing window in iterations (1: none)")
+    cmp.add_argument("--panels", metavar="KEY", help="key whose values split curves into panels")
+    cmp.add_argument("--top", type=int, help="top_curves: how many of the best runs")
     args = parser.parse_args(argv)
     try:
         report = compare(args.dirs, by=args.by, metric=args.metric, out=args.out,
-                         smooth_window=args.smooth)
-    except (NoRunsError, UnknownMetricError, KeyError) as exc:
+                         figures=args.figures, smooth=args.smooth, panels=args.panels,
+                         top=args.top)
+    except (NoRunsError, UnknownMetricError, KeyError, ValueError) as exc:
         print(f"cnnsweep compare: {exc}", file=sys.stderr)
         return 2
     print(f"report: {report}")

@@ -212,8 +212,12 @@ def describe(summary: dict, run_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def main(cfg: DictConfig) -> dict[str, Any]:
-    """The Hydra task: one run into Hydra's output folder; a failed single run exits non-zero."""
+def main(cfg: DictConfig) -> float:
+    """The Hydra task: one run into Hydra's output folder; a failed single run exits non-zero.
+
+    Returns the run's `compare.metric` (NaN unless it finished ok), the objective that an
+    optimizing sweeper such as Optuna maximizes; the basic sweeper ignores it.
+    """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -227,4 +231,5 @@ def main(cfg: DictConfig) -> dict[str, Any]:
               else sys.stdout)
         if summary["status"] == "failed":
             sys.exit(1)
-    return summary
+    value = summary.get(cfg.compare.metric) if summary["status"] == "ok" else None
+    return float("nan") if value is None else float(value)

@@ -64,32 +64,41 @@ def _status_line(results: Results) -> str:
 
 
 def compare(paths: Sequence[str | Path], *, by: Sequence[str] | None = None,
-            metric: str = "test_acc", out: str | Path | None = None,
-            smooth_window: int = 11) -> Path:
-    """Compare every run under `paths`; returns the path of `report.html`."""
+            metric: str | None = None, out: str | Path | None = None,
+            figures: Sequence[str] | None = None, smooth: int | None = None,
+            loss_ylim: Sequence[float] | None = None, panels: str | None = None,
+            top: int | None = None) -> Path:
+    """Compare every run under `paths`; returns the path of `report.html`.
+
+    Options left at None come from the runs' own `compare` config (so a sweep file's figure
+    choices apply when it is compared again), else from the defaults.
+    """
     results = load_results(paths, by)
+    saved = results.compare_settings()
+    by = by or saved.get("by")
+    if by and list(by) != results.varying:
+        results = load_results(paths, by)
+    metric = metric or saved.get("metric") or "test_acc"
     if metric not in results.metrics():
         raise UnknownMetricError(f"metric {metric!r} was not recorded by any run; the metrics "
                                  f"are {', '.join(results.metrics()) or '(none: no run ended)'}")
+    names = list(figures or saved.get("figures") or ("loss", "accuracy", "metric", "filters"))
+    unknown = [n for n in names if n not in plots.FIGURES]
+    if unknown:
+        raise ValueError(f"unknown figure type {', '.join(unknown)}; the types are "
+                         f"{', '.join(plots.FIGURES)}")
+    ylim = loss_ylim or saved.get("loss_ylim")
+    options = plots.FigureOptions(
+        metric=metric, smooth=smooth or saved.get("smooth") or 11,
+        loss_ylim=tuple(ylim) if ylim else None, panels=panels or saved.get("panels"),
+        top=top or saved.get("top") or 20)
     out_dir = Path(out) if out else Path(paths[0])
     out_dir.mkdir(parents=True, exist_ok=True)
     results.runs.to_csv(out_dir / "runs.csv", index=False)
 
-    figures = {"loss": plots.loss_curves(results, out_dir, smooth_window),
-               "accuracy": plots.accuracy_curves(results, out_dir),
-               "metric": plots.metric_by_setting(results, metric, out_dir)}
-    ok = results.runs[results.runs["status"] == "ok"].sort_values(metric, ascending=False)
-    if not ok.empty:
-        figures["filters"] = plots.first_layer_filters(Path(ok.iloc[0]["path"]), out_dir)
-    figures = {k: v for k, v in figures.items() if v is not None}
-
-    captions = {
-        "loss": "Training loss per iteration, one line per setting",
-        "accuracy": "Accuracy per epoch: held-out (solid) and training (dashed)",
-        "metric": f"Final {metric} per setting",
-        "filters": f"First-layer filters of the best run ({ok.iloc[0]['run']})"
-        if not ok.empty else "",
-    }
+    figures_drawn = {name: plots.FIGURES[name](results, out_dir, options) for name in names}
+    figures_drawn = {k: v for k, v in figures_drawn.items() if v is not None}
+    captions = {k: plots.CAPTIONS[k].format(metric=metric) for k in figures_drawn}
     best, runs = best_table(results, metric), runs_table(results, metric)
     failed = results.runs[results.runs["status"] != "ok"]
     title = f"cnnsweep comparison: {', '.join(str(p) for p in paths)}"
@@ -99,7 +108,7 @@ def compare(paths: Sequence[str | Path], *, by: Sequence[str] | None = None,
 
     md = [f"# {title}", "", summary, "", f"## Settings by {metric}", "",
           _markdown_table(best), "", "## Figures", ""]
-    for name, png in figures.items():
+    for name, png in figures_drawn.items():
         md += [f"### {captions[name]}", "", f"![{name}]({png.name})", ""]
     md += ["## All runs", "", _markdown_table(runs), ""]
     if not failed.empty:
@@ -111,7 +120,7 @@ def compare(paths: Sequence[str | Path], *, by: Sequence[str] | None = None,
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(summary)}</p>",
             f"<h2>Settings by {html.escape(metric)}</h2>", _fmt(best).to_html(index=False),
             "<h2>Figures</h2>"]
-    for name, png in figures.items():
+    for name, png in figures_drawn.items():
         data = base64.b64encode(png.read_bytes()).decode()
         body += [f"<h3>{html.escape(captions[name])}</h3>",
                  f'<img alt="{name}" src="data:image/png;base64,{data}">']
@@ -130,7 +139,6 @@ def compare(paths: Sequence[str | Path], *, by: Sequence[str] | None = None,
     return out_dir / "report.html"
 
 
-def compare_sweep(paths: Sequence[str | Path], by: Sequence[str] | None = None,
-                  metric: str = "test_acc") -> Path:
-    """What the end-of-multirun callback calls."""
-    return compare(paths, by=list(by) if by else None, metric=metric)
+def compare_sweep(paths: Sequence[str | Path]) -> Path:
+    """What the end-of-multirun callback calls: the runs' own compare settings apply."""
+    return compare(paths)

@@ -108,6 +108,14 @@ class Results:
     epochs: pd.DataFrame  # one row per evaluation: run, epoch, train_acc, test_acc, …
     varying: list[str]  # the keys whose values differ between runs (seed excluded)
 
+    def compare_settings(self) -> dict:
+        """The `compare` block of the runs' config (the sweep file's figure choices)."""
+        for path in self.runs["path"]:
+            config = _read_yaml(Path(path) / ".hydra" / "config.yaml")
+            if isinstance(config, dict) and isinstance(config.get("compare"), dict):
+                return config["compare"]
+        return {}
+
     def metrics(self) -> list[str]:
         return [m for m in SUMMARY_METRICS if m in self.runs and self.runs[m].notna().any()]
 

@@ -145,7 +145,14 @@ class TrainerConfig:
 class CompareConfig:
     enabled: bool = True  # compare the runs when a multirun ends (the Hydra callback)
     by: Optional[List[str]] = None  # keys to compare; null: the keys that vary
-    metric: str = "test_acc"
+    metric: str = "test_acc"  # summary metric that ranks the settings
+    # Named figure types, drawn in this order (see cnnsweep.plots.FIGURES).
+    figures: List[str] = field(
+        default_factory=lambda: ["loss", "accuracy", "metric", "filters"])
+    smooth: int = 11  # loss smoothing window in iterations (1: raw)
+    loss_ylim: Optional[List[float]] = None  # y range of the loss figure, e.g. [0, 1]
+    panels: Optional[str] = None  # key whose values split curves into panels (default: last key)
+    top: int = 20  # top_curves: how many of the best runs to show
 
 
 @dataclass
@@ -230,8 +237,12 @@ def _positive(key: str, value: float | None, allow_none: bool = False) -> None:
         raise ConfigError(f"{key}={value} must be a positive number")
 
 
-def validate(cfg: DictConfig, input_shape: tuple[int, ...] = (1, 28, 28)) -> None:
-    """Checks beyond types, run before any data is loaded; raises ConfigError naming the key."""
+def validate(cfg: DictConfig, input_shape: tuple[int, ...] | None = (1, 28, 28)) -> None:
+    """Checks beyond types, run before any data is loaded; raises ConfigError naming the key.
+
+    The network geometry is checked for `input_shape`; None (input not known before the data
+    is read, as for `idx` files) checks the architecture's own values only.
+    """
     opt = cfg.optimizer
     if opt.name not in OPTIMIZERS:
         raise ConfigError(f"optimizer.name={opt.name!r} is not one of {', '.join(OPTIMIZERS)}")
@@ -264,7 +275,10 @@ def validate(cfg: DictConfig, input_shape: tuple[int, ...] = (1, 28, 28)) -> Non
         raise ConfigError(f"pool.mode={cfg.pool.mode!r} is not one of max, avg")
     if cfg.activation is not None and cfg.activation not in ("relu", "sigmoid"):
         raise ConfigError(f"activation={cfg.activation!r} is not one of relu, sigmoid")
+    spec = arch_spec(cfg)
+    if input_shape is None:
+        return
     try:
-        plan_network(arch_spec(cfg), input_shape)
+        plan_network(spec, input_shape)
     except ValueError as exc:  # GeometryError names the layer and the sizes
         raise ConfigError(str(exc)) from None

@@ -1,0 +1,66 @@
+"""Every config option composes and validates; every file in sweeps/ runs in a tiny form and
+draws the figures it names, so that no sweep file rots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from cnnsweep.schema import arch_spec, register_configs, register_sweeps, validate
+from tests.conftest import REPO
+from tests.test_run import run_py, summaries
+
+SWEEPS = sorted(p.stem for p in (REPO / "sweeps").glob("*.yaml"))
+GROUPS = {g: sorted(p.stem for p in (REPO / "conf" / g).glob("*.yaml"))
+          for g in ("dataset", "arch", "optimizer", "init", "trainer")}
+TINY = ["dataset=mnist_mini", "dataset.train_size=200", "dataset.test_size=100",
+        "trainer.max_iterations=3", "trainer.eval_sample=100"]
+
+
+@pytest.fixture(scope="module")
+def hydra_compose():
+    register_configs()
+    register_sweeps(REPO / "sweeps")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        yield compose
+    GlobalHydra.instance().clear()
+
+
+@pytest.mark.parametrize(("group", "option"), [(g, o) for g, opts in GROUPS.items() for o in opts])
+def test_every_config_option_composes_and_validates(hydra_compose, group, option):
+    extra = ["dataset.train_images=a", "dataset.train_labels=b", "dataset.test_images=c",
+             "dataset.test_labels=d"] if option == "idx" else []
+    cfg = hydra_compose(config_name="config", overrides=[f"{group}={option}", *extra])
+    validate(cfg, None if option == "idx" else (1, 28, 28))
+    arch_spec(cfg)
+
+
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_every_sweep_file_composes(hydra_compose, sweep):
+    cfg = hydra_compose(config_name="config", overrides=[f"+sweep={sweep}"])
+    validate(cfg)
+
+
+def expected_figures(sweep: str) -> list[str]:
+    text = yaml.safe_load((REPO / "sweeps" / f"{sweep}.yaml").read_text())
+    return text.get("compare", {}).get("figures", ["loss", "accuracy", "metric", "filters"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_every_sweep_runs_tiny_and_draws_its_figures(tmp_path, sweep):
+    extra = ["hydra.sweeper.n_trials=4"] if sweep == "hyperparameter_search" else []
+    proc = run_py("-m", f"+sweep={sweep}", *TINY, *extra, "hydra.sweep.dir=s", cwd=tmp_path,
+                  timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = summaries(tmp_path / "s")
+    assert runs and all(s["status"] == "ok" for s in runs.values())
+    for figure in expected_figures(sweep):
+        png = tmp_path / "s" / f"{figure}.png"
+        assert png.is_file() and png.stat().st_size > 3000, figure
+    assert Path(tmp_path / "s" / "report.html").is_file()
