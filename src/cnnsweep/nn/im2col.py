@@ -80,11 +80,17 @@ def fold_windows(dwindows: np.ndarray, padded_shape: tuple[int, ...], stride: in
         N, C = padded_shape[:2]
         return dwindows.transpose(0, 1, 2, 4, 3, 5).reshape(N, C, oh * fh, ow * fw)
     dx = np.zeros(padded_shape, dtype=dwindows.dtype)
-    for i in range(fh):
-        rows = slice(i, i + stride * oh, stride)
-        for j in range(fw):
-            dx[:, :, rows, j : j + stride * ow : stride] += dwindows[:, :, :, :, i, j]
+    for k, (rows, cols) in enumerate(window_offsets(fh, fw, stride, oh, ow)):
+        dx[:, :, rows, cols] += dwindows[:, :, :, :, k // fw, k % fw]
     return dx
+
+
+def window_offsets(fh: int, fw: int, stride: int, oh: int, ow: int):
+    """For each kernel offset (i, j), the (rows, cols) slices that pick that element of every
+    window: `x[..., rows, cols]` is an `(…, OH, OW)` view."""
+    for i in range(fh):
+        for j in range(fw):
+            yield slice(i, i + stride * oh, stride), slice(j, j + stride * ow, stride)
 
 
 def unpad_images(x: np.ndarray, pad: int) -> np.ndarray:

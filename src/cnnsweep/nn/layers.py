@@ -12,12 +12,11 @@ import numpy as np
 from cnnsweep.nn.functions import labels_to_indices, sigmoid, softmax
 from cnnsweep.nn.im2col import (
     col2im,
-    fold_windows,
     im2col,
     output_size,
     pad_images,
-    sliding_windows,
     unpad_images,
+    window_offsets,
 )
 
 
@@ -39,15 +38,22 @@ class Layer:
 
 
 class Relu(Layer):
-    """max(x, 0); any shape."""
+    """max(x, 0); any shape. With `inplace`, forward overwrites its input and backward its
+    incoming gradient: safe (and one allocation less each way) when the layer before keeps no
+    reference to its output and the layer after none to its input gradient, as in the
+    networks that `build_network` assembles."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
-        out = np.maximum(x, 0)
+        out = np.maximum(x, 0, out=x if self.inplace else None)
         self.positive = out > 0
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout * self.positive
+        return np.multiply(dout, self.positive, out=dout if self.inplace else None)
 
 
 class Sigmoid(Layer):
@@ -72,7 +78,9 @@ class Affine(Layer):
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         self.input_shape = x.shape
         self.x = x.reshape(x.shape[0], -1)
-        return self.x @ self.params["W"] + self.params["b"]
+        out = self.x @ self.params["W"]
+        out += self.params["b"]
+        return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         self.grads["W"] = self.x.T @ dout
@@ -122,9 +130,14 @@ class Convolution(Layer):
 
 
 class Pooling(Layer):
-    """Max or average over `(size_h, size_w)` windows of each channel: `(N, C, H, W)` →
+    """Max or average over `(pool_h, pool_w)` windows of each channel: `(N, C, H, W)` →
     `(N, C, OH, OW)`. Max pooling pads with -inf (padding never wins), average pooling with 0
-    (counted in the mean, as PyTorch's default)."""
+    (counted in the mean, as PyTorch's default).
+
+    Windows are visited by kernel offset: for each of the pool_h*pool_w offsets, one strided
+    view holds that element of every window. A 2×2 max is then three elementwise maxima over
+    quarter-size arrays, several times faster than an argmax over a copied window axis.
+    """
 
     def __init__(self, pool_h: int, pool_w: int, stride: int = 1, pad: int = 0,
                  mode: str = "max") -> None:
@@ -136,28 +149,55 @@ class Pooling(Layer):
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         N, C, H, W = x.shape
-        output_size(H, self.pool_h, self.pad, self.stride, layer="pool", window_name="size")
-        output_size(W, self.pool_w, self.pad, self.stride, layer="pool", window_name="size")
-        self.input_shape = x.shape
+        oh = output_size(H, self.pool_h, self.pad, self.stride, layer="pool", window_name="size")
+        ow = output_size(W, self.pool_w, self.pad, self.stride, layer="pool", window_name="size")
         fill = -np.inf if self.mode == "max" else 0.0
-        padded = pad_images(x, self.pad, fill)
-        self.padded_shape = padded.shape
-        windows = sliding_windows(padded, self.pool_h, self.pool_w, self.stride)
-        flat = windows.reshape(*windows.shape[:4], -1)
+        self.padded = pad_images(x, self.pad, fill)
+        self.offsets = list(window_offsets(self.pool_h, self.pool_w, self.stride, oh, ow))
+        first, *rest = self.offsets
+        # order="K" keeps the input's memory order (a convolution's output is (N, OH, OW, C)
+        # in memory): elementwise work between arrays of one layout runs 2-4× faster.
+        out = self.padded[(..., *first)].copy(order="K")
         if self.mode == "avg":
-            return flat.mean(axis=-1)
-        self.arg_max = flat.argmax(axis=-1)
-        return np.take_along_axis(flat, self.arg_max[..., None], axis=-1)[..., 0]
+            for offset in rest:
+                out += self.padded[(..., *offset)]
+            out *= out.dtype.type(1.0 / len(self.offsets))
+            self.out = out
+            return out
+        for offset in rest:
+            np.maximum(out, self.padded[(..., *offset)], out=out)
+        self.out = out
+        return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        window = self.pool_h * self.pool_w
+        # zeros_like keeps the input's memory order, so a convolution below receives its
+        # gradient in the (N, OH, OW, C) order its output was computed in: no copy there.
+        dx = np.zeros_like(self.padded)
+        if dout.strides != self.out.strides:  # bring the gradient into the input's layout
+            relaid = np.empty_like(self.out)
+            relaid[...] = dout
+            dout = relaid
         if self.mode == "avg":
-            flat = np.broadcast_to((dout / window)[..., None], (*dout.shape, window))
-        else:
-            flat = np.zeros((*dout.shape, window), dtype=dout.dtype)
-            np.put_along_axis(flat, self.arg_max[..., None], dout[..., None], axis=-1)
-        dwindows = flat.reshape(*dout.shape, self.pool_h, self.pool_w)
-        return unpad_images(fold_windows(dwindows, self.padded_shape, self.stride), self.pad)
+            share = dout * dout.dtype.type(1.0 / len(self.offsets))
+            for offset in self.offsets:
+                dx[(..., *offset)] += share
+            return unpad_images(dx, self.pad)
+        # Windows that do not overlap own their input elements alone: writing the product
+        # replaces the add that overlapping windows need.
+        overlapping = self.stride < self.pool_h or self.stride < self.pool_w
+        unrouted = None  # where no earlier offset has taken the gradient (the first max wins)
+        for offset in self.offsets:
+            hit = self.padded[(..., *offset)] == self.out
+            if unrouted is None:
+                unrouted = ~hit
+            else:
+                hit &= unrouted
+                np.greater(unrouted, hit, out=unrouted)  # unrouted and not hit
+            if overlapping:
+                dx[(..., *offset)] += dout * hit
+            else:
+                np.multiply(dout, hit, out=dx[(..., *offset)])
+        return unpad_images(dx, self.pad)
 
 
 class SoftmaxWithLoss(Layer):

@@ -312,7 +312,7 @@ def build_network(spec: ArchSpec, input_shape: Sequence[int] = (1, 28, 28),
             o = lp.options
             layer = Pooling(o["size"], o["size"], o["stride"], o["pad"], o["mode"])
         elif lp.kind == "relu":
-            layer = Relu()
+            layer = Relu(inplace=True)  # every layer before it discards its output
         elif lp.kind == "sigmoid":
             layer = Sigmoid()
         elif lp.kind == "dropout":
