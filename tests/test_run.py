@@ -135,3 +135,17 @@ def test_bad_overrides_fail_before_training_and_name_the_value(tmp_path, overrid
     output = proc.stdout + proc.stderr
     assert message in output, output
     assert not (tmp_path / "bad" / "history.csv").exists()  # no training happened
+
+
+def test_a_diverging_run_stops_early_keeps_its_history_and_is_not_an_error(tmp_path):
+    proc = run_py("-m", "optimizer=sgd", "optimizer.lr=1e30,0.01", *TINY, "hydra.sweep.dir=s",
+                  cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 run(s) diverged" in proc.stdout
+    runs = summaries(tmp_path / "s")
+    diverged = runs[run_name("optimizer=sgd", "optimizer.lr=1e+30", *TINY)]  # as Hydra writes it
+    assert diverged["status"] == "diverged" and "loss became nan" in diverged["message"]
+    folder = tmp_path / "s" / diverged["run"]
+    history = (folder / "history.csv").read_text().splitlines()
+    assert 2 <= len(history) < 1 + 6 and history[-1].endswith("nan")  # stopped early
+    assert sum(s["status"] == "ok" for s in runs.values()) == 1

@@ -16,13 +16,16 @@ from cnnsweep.experiment import read_summary
 log = logging.getLogger("cnnsweep")
 
 
-def sweep_table(sweep_dir: Path) -> tuple[str, list[str]]:
-    """A plain-text table of the runs in `sweep_dir` and the names of those that failed."""
-    rows, failed = [], []
+def sweep_table(sweep_dir: Path) -> tuple[str, list[str], list[str]]:
+    """A plain-text table of the runs in `sweep_dir`, the names of the runs that failed or
+    never finished, and of those that diverged (a result, not an error)."""
+    rows, failed, diverged = [], [], []
     for run_dir in sorted(p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()):
         summary = read_summary(run_dir) or {"status": "unfinished"}
         status = summary.get("status", "?")
-        if status != "ok":
+        if status == "diverged":
+            diverged.append(run_dir.name)
+        elif status != "ok":
             failed.append(run_dir.name)
         acc = summary.get("test_acc")
         rows.append((run_dir.name, status, "" if acc is None else f"{acc:.4f}",
@@ -31,7 +34,7 @@ def sweep_table(sweep_dir: Path) -> tuple[str, list[str]]:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
              for row in [header, *rows]]
-    return "\n".join(lines), failed
+    return "\n".join(lines), failed, diverged
 
 
 class CompareOnMultirunEnd(Callback):
@@ -39,7 +42,7 @@ class CompareOnMultirunEnd(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        table, failed = sweep_table(sweep_dir)
+        table, failed, diverged = sweep_table(sweep_dir)
         print(f"\n{table}\n\nsweep folder: {sweep_dir}", flush=True)
         if config.get("compare") is not None and config.compare.enabled:
             try:
@@ -49,7 +52,10 @@ class CompareOnMultirunEnd(Callback):
                 print(f"report: {report}", flush=True)
             except Exception as exc:  # a report problem must not hide the runs' results
                 log.error("comparison failed: %s: %s", type(exc).__name__, exc)
+        if diverged:
+            print(f"{len(diverged)} run(s) diverged (loss NaN/inf; history kept): "
+                  f"{', '.join(diverged)}", flush=True)
         if failed:
-            print(f"{len(failed)} run(s) did not finish ok: {', '.join(failed)}",
+            print(f"{len(failed)} run(s) failed or did not finish: {', '.join(failed)}",
                   file=sys.stderr, flush=True)
             sys.exit(1)

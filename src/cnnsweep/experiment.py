@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import platform
+import subprocess
 import sys
 import time
 import traceback
@@ -67,7 +68,18 @@ def read_summary(run_dir: Path) -> dict | None:
         return None
 
 
-def versions() -> dict[str, str]:
+def source_commit() -> str | None:
+    """The git commit of the cnnsweep checkout this run came from (`-dirty` if edited)."""
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
+                             cwd=Path(cnnsweep.__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def versions() -> dict[str, str | None]:
     import hydra
     import omegaconf
 
@@ -75,7 +87,8 @@ def versions() -> dict[str, str]:
                  if i.get("user_api") == "blas"), "unknown")
     return {"cnnsweep": cnnsweep.__version__, "numpy": np.__version__,
             "hydra": hydra.__version__, "omegaconf": omegaconf.__version__,
-            "python": platform.python_version(), "platform": platform.platform(), "blas": blas}
+            "python": platform.python_version(), "platform": platform.platform(), "blas": blas,
+            "commit": source_commit()}
 
 
 class RunFolderWriter(TrainingCallback):

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from cnnsweep.nn.im2col import GeometryError, col2im, im2col, output_size
+from cnnsweep.nn.im2col import (
+    GeometryError,
+    col2im,
+    col2im_channels_last,
+    im2col,
+    im2col_channels_last,
+    output_size,
+)
 
 
 def naive_im2col(x, fh, fw, stride, pad):
@@ -51,3 +58,22 @@ def test_output_size_formula_and_clear_errors():
         output_size(4, 7, 1, 1)
     with pytest.raises(GeometryError, match="stride = 0"):
         output_size(28, 5, 0, 0)
+
+
+@pytest.mark.parametrize(("shape", "fh", "stride", "pad"), [
+    ((2, 3, 7, 7), 3, 1, 0), ((2, 4, 8, 8), 2, 2, 0), ((2, 2, 9, 9), 3, 2, 1),
+])
+@pytest.mark.parametrize("channels_last_memory", [False, True])
+def test_channels_last_columns_are_the_books_reordered_and_adjoint(shape, fh, stride, pad,
+                                                                    channels_last_memory):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape)
+    if channels_last_memory:  # as a convolution's output lies in memory
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    N, C = shape[:2]
+    book = naive_im2col(x, fh, fh, stride, pad).reshape(-1, C, fh, fh)
+    ours = im2col_channels_last(x, fh, fh, stride, pad).reshape(-1, fh, fh, C)
+    np.testing.assert_array_equal(ours, book.transpose(0, 2, 3, 1))
+    c = rng.standard_normal(ours.reshape(len(ours), -1).shape)
+    back = col2im_channels_last(c, shape, fh, fh, stride, pad)
+    assert np.sum(ours.reshape(c.shape) * c) == pytest.approx(np.sum(x * back), rel=1e-12)

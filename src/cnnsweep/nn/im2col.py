@@ -106,3 +106,39 @@ def col2im(col: np.ndarray, input_shape: tuple[int, ...], fh: int, fw: int, stri
     dwindows = col.reshape(N, oh, ow, C, fh, fw).transpose(0, 3, 1, 2, 4, 5)
     dx = fold_windows(dwindows, (N, C, H + 2 * pad, W + 2 * pad), stride)
     return unpad_images(dx, pad)
+
+
+# Channels-last variants, used by the Convolution layer. A convolution's output is
+# (N, OH, OW, FN) in memory (the GEMM's natural order) and the ReLU and pooling above it keep
+# that order, so the next convolution gathers its windows with channels innermost:
+# contiguous runs of C values instead of a stride-C gather. Rows hold (FH, FW, C) in that order.
+
+
+def im2col_channels_last(x: np.ndarray, fh: int, fw: int, stride: int = 1, pad: int = 0) \
+        -> np.ndarray:
+    """`(N, C, H, W)` (any memory order) → `(N*OH*OW, FH*FW*C)`, one receptive field per row."""
+    N, C, H, W = x.shape
+    oh = output_size(H, fh, pad, stride)
+    ow = output_size(W, fw, pad, stride)
+    xh = x.transpose(0, 2, 3, 1)
+    if pad:
+        xh = np.pad(xh, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    sn, sh, sw, sc = xh.strides
+    windows = as_strided(xh, shape=(N, oh, ow, fh, fw, C),
+                         strides=(sn, sh * stride, sw * stride, sh, sw, sc), writeable=False)
+    return windows.reshape(N * oh * ow, fh * fw * C)
+
+
+def col2im_channels_last(col: np.ndarray, input_shape: tuple[int, ...], fh: int, fw: int,
+                         stride: int = 1, pad: int = 0) -> np.ndarray:
+    """Adjoint of `im2col_channels_last`: `(N, C, H, W)` whose memory is `(N, H, W, C)`."""
+    N, C, H, W = input_shape
+    oh = output_size(H, fh, pad, stride)
+    ow = output_size(W, fw, pad, stride)
+    d6 = col.reshape(N, oh, ow, fh, fw, C)
+    dx = np.zeros((N, H + 2 * pad, W + 2 * pad, C), dtype=col.dtype)
+    for k, (rows, cols) in enumerate(window_offsets(fh, fw, stride, oh, ow)):
+        dx[:, rows, cols, :] += d6[:, :, :, k // fw, k % fw, :]
+    if pad:
+        dx = dx[:, pad:-pad, pad:-pad, :]
+    return dx.transpose(0, 3, 1, 2)

@@ -11,8 +11,8 @@ import numpy as np
 
 from cnnsweep.nn.functions import labels_to_indices, sigmoid, softmax
 from cnnsweep.nn.im2col import (
-    col2im,
-    im2col,
+    col2im_channels_last,
+    im2col_channels_last,
     output_size,
     pad_images,
     unpad_images,
@@ -111,8 +111,9 @@ class Convolution(Layer):
         oh = output_size(H, FH, self.pad, self.stride)
         ow = output_size(Wd, FW, self.pad, self.stride)
         self.input_shape = x.shape
-        self.col = im2col(x, FH, FW, self.stride, self.pad)
-        self.col_W = W.reshape(FN, -1).T
+        # Channels-last columns (see im2col.py); the filters are laid out to match.
+        self.col = im2col_channels_last(x, FH, FW, self.stride, self.pad)
+        self.col_W = W.transpose(0, 2, 3, 1).reshape(FN, -1).T
         out = self.col @ self.col_W
         out += b
         return out.reshape(N, oh, ow, FN).transpose(0, 3, 1, 2)
@@ -120,13 +121,14 @@ class Convolution(Layer):
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         W = self.params["W"]
         FN, C, FH, FW = W.shape
-        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
+        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)  # free when dout is channels-last
         self.grads["b"] = dout.sum(axis=0)
-        self.grads["W"] = (self.col.T @ dout).T.reshape(FN, C, FH, FW)
+        dW = (self.col.T @ dout).T.reshape(FN, FH, FW, C).transpose(0, 3, 1, 2)
+        self.grads["W"] = np.ascontiguousarray(dW)
         if not self.needs_input_grad:
             return None
         dcol = dout @ self.col_W.T
-        return col2im(dcol, self.input_shape, FH, FW, self.stride, self.pad)
+        return col2im_channels_last(dcol, self.input_shape, FH, FW, self.stride, self.pad)
 
 
 class Pooling(Layer):

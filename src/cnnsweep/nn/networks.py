@@ -217,8 +217,15 @@ class Network:
     def dtype(self) -> np.dtype:
         return next(iter(self.params.values())).dtype
 
+    # Evaluation runs in chunks: past ~100 images the im2col temporaries outgrow the caches
+    # (a DeepConvNet batch of 1,000 needs 450 MB of columns) and throughput drops 2-5×.
+    EVAL_CHUNK = 100
+
     def predict(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         """Class scores `(N, K)` of a batch (before softmax)."""
+        if not train and len(x) > self.EVAL_CHUNK:
+            return np.concatenate([self.predict(x[i : i + self.EVAL_CHUNK])
+                                   for i in range(0, len(x), self.EVAL_CHUNK)])
         for _, layer in self.layers:
             x = layer.forward(x, train)
         return x
