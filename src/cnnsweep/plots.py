@@ -72,7 +72,7 @@ def _grid(n: int, width: float = 5.0, height: float = 3.8) -> tuple[plt.Figure, 
     cols = min(n, 4)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
-                             sharey=True)
+                             sharey=True, layout="constrained")
     flat = list(axes.flat)
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -81,7 +81,10 @@ def _grid(n: int, width: float = 5.0, height: float = 3.8) -> tuple[plt.Figure, 
 
 def _line_labels(frame: pd.DataFrame, keys: Sequence[str], panel: str | None) -> pd.Series:
     inner = [k for k in keys if k != panel]
-    return setting_labels(frame, inner) if inner else pd.Series("all runs", index=frame.index)
+    if inner:
+        return setting_labels(frame, inner)
+    label = setting_labels(frame, [panel]) if panel else pd.Series("all runs", index=frame.index)
+    return label
 
 
 def _mean_band(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
@@ -167,6 +170,8 @@ def metric_by_setting(results: Results, out_dir: Path, options: FigureOptions = 
         return None
     if len(keys) >= 2:
         row_key, col_key = keys[0], keys[1]
+        if table[row_key].nunique() * table[col_key].nunique() > 400:
+            return None  # continuous values (a random search): the scatter figure shows them
         facet_keys = list(keys[2:])
         facets = setting_labels(table, facet_keys) if facet_keys else \
             pd.Series("", index=table.index)
