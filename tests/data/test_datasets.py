@@ -20,6 +20,7 @@ def test_embedded_mini_is_stratified_real_mnist():
     assert d.x_train.mean() == pytest.approx(0.13, abs=0.01)
 
 
+@pytest.mark.mnist
 def test_full_mnist_statistics(mnist_dir):
     d = load_dataset("mnist", data_dir=mnist_dir, download=False)
     assert d.x_train.shape == (60000, 1, 28, 28) and d.x_test.shape == (10000, 1, 28, 28)
@@ -29,6 +30,7 @@ def test_full_mnist_statistics(mnist_dir):
     assert float(d.x_train.std(dtype=np.float64)) == pytest.approx(0.3081, abs=5e-5)
 
 
+@pytest.mark.mnist
 def test_mini_matches_the_full_files_it_came_from(mnist_dir):
     full = load_dataset("mnist", data_dir=mnist_dir, download=False)
     with np.load(MINI_PATH) as z:
