@@ -75,3 +75,21 @@ def test_no_runs_is_a_clear_error(tmp_path):
         load_results([tmp_path])
     with pytest.raises(NoRunsError, match="does not exist"):
         load_results([tmp_path / "nope"])
+
+
+def test_a_sweep_over_seeds_alone_compares_one_setting_with_repeats(tmp_path):
+    for seed in (0, 1, 2):
+        make_run(tmp_path / "s", [f"seed={seed}"], base_config(seed=seed), test_acc=0.9 + seed / 100)
+    r = load_results([tmp_path / "s"])
+    assert r.varying == []
+    table = aggregate(r.runs, r.varying, "test_acc")
+    assert len(table) == 1 and table.iloc[0]["count"] == 3
+    assert table.iloc[0]["mean"] == pytest.approx(0.91)
+
+
+def test_runs_without_recorded_overrides_compare_the_config_values_that_differ(tmp_path):
+    for lr in (0.1, 0.01):
+        make_run(tmp_path / "s", [f"optimizer.lr={lr}"], base_config(optimizer={"lr": lr}))
+    for overrides in (tmp_path / "s").glob("*/.hydra/overrides.yaml"):
+        overrides.write_text("[]\n")
+    assert load_results([tmp_path / "s"]).varying == ["optimizer.lr"]

@@ -125,8 +125,9 @@ def varying_keys(runs: pd.DataFrame) -> list[str]:
     overrides, every config column that differs."""
     swept = list(dict.fromkeys(k for keys in runs["_overrides"] for k in keys))
     candidates = [k for k in swept if k in runs and k != REPEAT_KEY]
-    if not candidates:
-        meta = {"run", "sweep", "path", "status", "error", "_overrides", *SUMMARY_METRICS}
+    if not swept:  # no overrides recorded at all: fall back to every config value that differs
+        meta = {"run_id", "run", "sweep", "path", "status", "error", "setting", "_overrides",
+                *SUMMARY_METRICS}
         candidates = [c for c in runs.columns if c not in meta and c != REPEAT_KEY
                       and not c.startswith("compare.")]
     return [k for k in candidates if runs[k].astype(str).nunique(dropna=False) > 1]
