@@ -79,7 +79,8 @@ def test_no_runs_is_a_clear_error(tmp_path):
 
 def test_a_sweep_over_seeds_alone_compares_one_setting_with_repeats(tmp_path):
     for seed in (0, 1, 2):
-        make_run(tmp_path / "s", [f"seed={seed}"], base_config(seed=seed), test_acc=0.9 + seed / 100)
+        make_run(tmp_path / "s", [f"seed={seed}"], base_config(seed=seed),
+                 test_acc=0.9 + seed / 100)
     r = load_results([tmp_path / "s"])
     assert r.varying == []
     table = aggregate(r.runs, r.varying, "test_acc")
