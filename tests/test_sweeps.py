@@ -10,7 +10,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from cnnsweep.schema import arch_spec, register_configs, register_sweeps, validate
+from cnnsweep.schema import ConfigError, arch_spec, register_configs, register_sweeps, validate
 from tests.conftest import REPO
 from tests.test_run import run_py, summaries
 
@@ -64,3 +64,18 @@ def test_every_sweep_runs_tiny_and_draws_its_figures(tmp_path, sweep):
         png = tmp_path / "s" / f"{figure}.png"
         assert png.is_file() and png.stat().st_size > 3000, figure
     assert Path(tmp_path / "s" / "report.html").is_file()
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("trainer.sampling=random", "trainer.sampling='random' is not one of shuffle, replacement"),
+    ("trainer.eval_sample=0", "trainer.eval_sample=0 must be at least 1"),
+    ("trainer.batch_size=0", "trainer.batch_size=0 must be at least 1"),
+    ("init.std=0", "init.std=0.0 must be a positive number"),
+    ("dropout=1.0", "dropout=1.0 must be in [0, 1)"),
+    ("optimizer=momentum optimizer.momentum=1.5", "optimizer.momentum=1.5 must be in [0, 1)"),
+])
+def test_values_outside_their_range_are_named_by_key(hydra_compose, override, message):
+    cfg = hydra_compose(config_name="config", overrides=override.split())
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    assert message in str(err.value)

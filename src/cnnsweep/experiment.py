@@ -31,8 +31,8 @@ import cnnsweep
 from cnnsweep.data import load_dataset
 from cnnsweep.nn import build_network, make_optimizer
 from cnnsweep.nn.networks import plan_network
-from cnnsweep.schema import ConfigError, arch_spec, validate
-from cnnsweep.train import EpochRecord, StepRecord, TrainingCallback, TrainSettings, train
+from cnnsweep.schema import ConfigError, arch_spec, train_settings, validate
+from cnnsweep.train import EpochRecord, StepRecord, TrainingCallback, train
 
 log = logging.getLogger("cnnsweep")
 
@@ -150,9 +150,7 @@ def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict) -> Non
         np.savez(run_dir / "params_init.npz", **first)
     opt_args = {k: v for k, v in OmegaConf.to_container(cfg.optimizer).items() if k != "name"}
     optimizer = make_optimizer(cfg.optimizer.name, **opt_args)
-    settings = TrainSettings(epochs=tr.epochs, batch_size=tr.batch_size,
-                             max_iterations=tr.max_iterations, sampling=tr.sampling,
-                             eval_sample=tr.eval_sample, log_every=tr.log_every)
+    settings = train_settings(tr)
     writer = RunFolderWriter(run_dir, label)
     try:
         with threadpool_limits(limits=tr.threads):

@@ -17,6 +17,7 @@ from typing import Any, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from cnnsweep.nn.init import INITIALISERS
 from cnnsweep.nn.networks import (
     ConvSpec,
     DeepConvNetSpec,
@@ -26,6 +27,7 @@ from cnnsweep.nn.networks import (
     plan_network,
 )
 from cnnsweep.nn.optimizers import OPTIMIZERS
+from cnnsweep.train import TrainSettings
 
 # OmegaConf needs typing.Optional/List, not PEP 604 unions, in structured configs.
 # ruff: noqa: UP045, UP006, UP035
@@ -230,9 +232,14 @@ def arch_spec(cfg: Any) -> SimpleConvNetSpec | MLPSpec | DeepConvNetSpec:
                       "choose it with arch=<name>")
 
 
-def _positive(key: str, value: float | None, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
+def train_settings(trainer: Any) -> TrainSettings:
+    """The training loop's settings from the `trainer` config group."""
+    return TrainSettings(epochs=trainer.epochs, batch_size=trainer.batch_size,
+                         max_iterations=trainer.max_iterations, sampling=trainer.sampling,
+                         eval_sample=trainer.eval_sample, log_every=trainer.log_every)
+
+
+def _positive(key: str, value: float | None) -> None:
     if value is None or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{key}={value} must be a positive number")
 
@@ -251,22 +258,17 @@ def validate(cfg: DictConfig, input_shape: tuple[int, ...] | None = (1, 28, 28))
         if key in opt and not 0.0 <= opt[key] < 1.0:
             raise ConfigError(f"optimizer.{key}={opt[key]} must be in [0, 1)")
     tr = cfg.trainer
-    _positive("trainer.batch_size", tr.batch_size)
-    _positive("trainer.log_every", tr.log_every)
-    _positive("trainer.eval_sample", tr.eval_sample, allow_none=True)
+    try:
+        train_settings(tr)  # the training loop's own checks, named by their config key
+    except ValueError as exc:
+        raise ConfigError(f"trainer.{exc}") from None
     _positive("trainer.threads", tr.threads)
-    if tr.epochs < 0:
-        raise ConfigError(f"trainer.epochs={tr.epochs} must not be negative")
-    if tr.max_iterations is not None and tr.max_iterations < 0:
-        raise ConfigError(f"trainer.max_iterations={tr.max_iterations} must not be negative")
     if tr.weight_decay < 0:
         raise ConfigError(f"trainer.weight_decay={tr.weight_decay} must not be negative")
     if tr.dtype not in ("float32", "float64"):
         raise ConfigError(f"trainer.dtype={tr.dtype!r} is not one of float32, float64")
-    if tr.sampling not in ("shuffle", "replacement"):
-        raise ConfigError(f"trainer.sampling={tr.sampling!r} is not one of shuffle, replacement")
-    if cfg.init.name not in ("std", "xavier", "he"):
-        raise ConfigError(f"init.name={cfg.init.name!r} is not one of std, xavier, he")
+    if cfg.init.name not in INITIALISERS:
+        raise ConfigError(f"init.name={cfg.init.name!r} is not one of {', '.join(INITIALISERS)}")
     if cfg.init.name == "std":
         _positive("init.std", cfg.init.std)
     if not 0.0 <= cfg.dropout < 1.0:

@@ -39,6 +39,8 @@ class TrainSettings:
             raise ValueError(f"max_iterations={self.max_iterations} must not be negative")
         if self.log_every < 1:
             raise ValueError(f"log_every={self.log_every} must be at least 1")
+        if self.eval_sample is not None and self.eval_sample < 1:
+            raise ValueError(f"eval_sample={self.eval_sample} must be at least 1 (null: all)")
 
 
 @dataclass
