@@ -1,5 +1,6 @@
-"""Start-up cost of each Hydra launcher and its overhead per run, beside joblib, on one tiny
-4-run sweep (the runs themselves take a fraction of a second).
+"""Start-up cost of each Hydra launcher and its overhead per run, beside joblib: tiny sweeps of
+4 and 8 runs (the runs themselves take a fraction of a second); the difference of the two walls
+gives the cost per run, the rest is start-up.
 
     pip install -e '.[ray,slurm]'
     python benchmarks/launchers.py [--repeats 3]
@@ -29,14 +30,14 @@ LAUNCHERS = {
 }
 
 
-def measure(folder: Path, overrides: list[str]) -> tuple[float, float]:
+def measure(folder: Path, overrides: list[str], seeds: str) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(RUN_PY), "-m", *TINY, *overrides,
+    subprocess.run([sys.executable, str(RUN_PY), "-m", *TINY, f"seed={seeds}", *overrides,
                     f"hydra.sweep.dir={folder}"], check=True, capture_output=True)
     wall = time.perf_counter() - start
     runs = [json.loads(p.read_text()) for p in folder.glob("*/summary.json")]
-    assert len(runs) == 4 and all(r["status"] == "ok" for r in runs)
-    return wall, sum(r["wall_seconds"] for r in runs)
+    assert len(runs) == 4 * len(seeds.split(",")) and all(r["status"] == "ok" for r in runs)
+    return wall
 
 
 def main() -> None:
@@ -49,15 +50,16 @@ def main() -> None:
             if module and importlib.util.find_spec(module) is None:
                 print(f"{name}: not installed (pip install -e '.[ray,slurm]')")
                 continue
-            walls = [measure(Path(tmp) / f"{name[:4]}{i}", overrides)[0]
-                     for i in range(args.repeats)]
-            rows[name] = statistics.median(walls)
-    base = rows.get("joblib (local)")
-    print(f"tiny 4-run sweep, median wall of {args.repeats} (runs themselves ≈ 0.2 s each)")
-    for name, wall in rows.items():
-        extra = "" if base is None or name.startswith("joblib") else \
-            f"  (+{wall - base:.1f} s vs joblib, {(wall - base) / 4:+.2f} s per run)"
-        print(f"  {name:<22} {wall:6.1f} s{extra}")
+            walls = {n: statistics.median(
+                measure(Path(tmp) / f"{name[:4]}{n}-{i}", overrides, "1" if n == 4 else "1,2")
+                for i in range(args.repeats)) for n in (4, 8)}
+            per_run = (walls[8] - walls[4]) / 4
+            rows[name] = (walls[4], walls[8], per_run, walls[4] - 4 * per_run)
+    print(f"tiny sweeps, median wall of {args.repeats} (each run trains for ~0.2 s); "
+          "start-up includes Python and Hydra")
+    print(f"  {'launcher':<22} {'4 runs':>7} {'8 runs':>7} {'per run':>8} {'start-up':>9}")
+    for name, (w4, w8, per_run, startup) in rows.items():
+        print(f"  {name:<22} {w4:6.1f}s {w8:6.1f}s {per_run:7.2f}s {startup:8.1f}s")
 
 
 if __name__ == "__main__":
