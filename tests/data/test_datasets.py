@@ -5,7 +5,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from cnnsweep.data import MissingDataError, load_dataset, write_idx
+from cnnsweep.data import IdxError, MissingDataError, load_dataset, write_idx
 from cnnsweep.data.cache import MARKER
 from cnnsweep.data.datasets import MINI_PATH
 
@@ -133,3 +133,13 @@ def test_two_processes_loading_at_once_both_succeed(tmp_path):
     assert not list((tmp_path / "cache").rglob("*.tmp"))
     again = load_dataset("idx", files=files, cache_dir=tmp_path / "cache")
     assert float(np.asarray(again.x_train, np.float64).sum()) == float(outputs[0].split()[0])
+
+
+def test_corrupt_mnist_file_says_what_is_wrong_and_how_to_fix_it(mnist_dir, tmp_path):
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz"):
+        (tmp_path / name).symlink_to(mnist_dir / name)
+    blob = (mnist_dir / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(blob[:-30])
+    with pytest.raises(IdxError, match=r"t10k-labels-idx1-ubyte\.gz: corrupt gzip.*delete it"):
+        load_dataset("mnist", data_dir=tmp_path, download=False)

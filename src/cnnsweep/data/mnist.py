@@ -11,7 +11,7 @@ import numpy as np
 
 from cnnsweep.data.cache import default_cache_dir
 from cnnsweep.data.download import RemoteFile, download, verify
-from cnnsweep.data.idx import parse_idx, read_idx_bytes
+from cnnsweep.data.idx import IdxError, parse_idx, read_idx_bytes
 
 # Checksums of the decompressed files, as published (see also ../shared/data/mnist/README.md).
 MNIST_FILES = {
@@ -74,12 +74,16 @@ def decode_verified(paths: dict[str, Path],
                     files: dict[str, RemoteFile] = MNIST_FILES) -> dict[str, np.ndarray]:
     """Decode the four files, checking each against its published checksum first."""
     arrays = {}
+    fix = ("delete it (with dataset.download=true the next run fetches and verifies it again) "
+           "or replace it with an intact copy")
     for key, path in paths.items():
-        data = read_idx_bytes(path)
+        try:
+            data = read_idx_bytes(path)
+        except IdxError as exc:
+            raise IdxError(f"{exc}; {fix}") from None
         try:
             verify(data, files[key])
         except ValueError as exc:
-            raise ValueError(f"{path}: {exc}; the file is corrupt or not MNIST, delete it "
-                             "and download it again") from None
+            raise ValueError(f"{path}: {exc}; the file is corrupt or not MNIST: {fix}") from None
         arrays[key] = parse_idx(data, str(path))
     return arrays
