@@ -25,7 +25,6 @@ class TrainSettings:
     max_iterations: int | None = None  # stop after this many updates (overrides epochs)
     sampling: str = "shuffle"  # "shuffle": each epoch a permutation; "replacement": the book's
     eval_sample: int | None = 1000  # images per epoch evaluation (None: all), as the book
-    eval_batch_size: int = 1000
     log_every: int = 1  # record the training loss every this many iterations
 
     def __post_init__(self) -> None:
@@ -133,12 +132,11 @@ def train(network: Network, optimizer: Optimizer, x_train: np.ndarray, t_train: 
 
     def evaluate(epoch: int, iteration: int) -> None:
         with np.errstate(over="ignore", invalid="ignore"):
-            bs = settings.eval_batch_size
-            record = EpochRecord(epoch, iteration, network.accuracy(x_tr_eval, t_tr_eval, bs),
-                                 network.accuracy(x_te_eval, t_te_eval, bs),
+            record = EpochRecord(epoch, iteration, network.accuracy(x_tr_eval, t_tr_eval),
+                                 network.accuracy(x_te_eval, t_te_eval),
                                  time.perf_counter() - start,
                                  float("nan") if x_val is None else
-                                 network.accuracy(x_val, t_val, bs))
+                                 network.accuracy(x_val, t_val))
         result.epochs.append(record)
         callback.on_epoch(record, epoch_count)
 
@@ -174,5 +172,5 @@ def train(network: Network, optimizer: Optimizer, x_train: np.ndarray, t_train: 
     result.images_per_second = images / step_seconds if step_seconds else 0.0
     if result.status == "ok":
         result.final_train_acc = result.epochs[-1].train_acc
-        result.final_test_acc = network.accuracy(x_test, t_test, settings.eval_batch_size)
+        result.final_test_acc = network.accuracy(x_test, t_test)
     return result

@@ -256,16 +256,12 @@ class Network:
     def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
         return self.loss_and_gradient(x, t)[1]
 
-    def accuracy(self, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
-        """Fraction of correct predictions, evaluated in batches (evaluation mode)."""
+    def accuracy(self, x: np.ndarray, t: np.ndarray) -> float:
+        """Fraction of correct predictions (evaluation mode; `predict` works in chunks)."""
         if len(x) == 0:
             return float("nan")
         labels = t.argmax(axis=1) if t.ndim > 1 else t
-        correct = 0
-        for start in range(0, len(x), batch_size):
-            scores = self.predict(x[start : start + batch_size], train=False)
-            correct += int(np.sum(scores.argmax(axis=1) == labels[start : start + batch_size]))
-        return correct / len(x)
+        return float(np.mean(self.predict(x).argmax(axis=1) == labels))
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {**self.params, **self.buffers}
