@@ -1,13 +1,14 @@
-"""Writes run folders that follow the contract directly, without training: fast fixtures for
-the analysis side (results, plots, report), which must only ever read these files."""
+"""Run folders that follow the contract, written through the same writer training uses but
+without training: fast fixtures for the analysis side (results, plots, report, callback)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import yaml
+
+from cnnsweep import runfolder
 
 
 def base_config(**top: object) -> dict:
@@ -27,34 +28,37 @@ def make_run(sweep: Path, overrides: list[str], config: dict, *, status: str | N
              test_acc: float = 0.9, iterations: int = 30, epochs: int = 3,
              loss_scale: float = 1.0, filters: bool = False) -> Path:
     """A run folder named like Hydra names it, with curves whose level follows `test_acc`."""
-    run = sweep / ",".join(sorted(overrides))
+    run = sweep / runfolder.run_name(overrides)
     (run / ".hydra").mkdir(parents=True)
-    (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
-    (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    if status is None:  # unfinished: Hydra's files only, and a partial history
-        (run / "history.csv").write_text("iteration,epoch,train_loss\n1,1,2.3\n")
+    (run / runfolder.CONFIG).write_text(yaml.safe_dump(config))
+    (run / runfolder.OVERRIDES).write_text(yaml.safe_dump(overrides))
+    if status is None:  # unfinished: the evaluation before training and a first step
+        with runfolder.RunWriter(run) as writer:
+            writer.write_epoch(0, 0, 0.1, 0.1, float("nan"), 0.0)
+            writer.write_step(1, 1, 2.3)
         return run
     if status == "failed":  # failed before training: the summary says why
-        summary = {"status": "failed", "error": "ValueError: something broke",
-                   "wall_seconds": 0.1}
-        (run / "summary.json").write_text(json.dumps(summary))
+        runfolder.write_summary(run, {"status": "failed", "error": "ValueError: something broke",
+                                      "wall_seconds": 0.1})
         return run
+    per_epoch = max(iterations // epochs, 1)
     its = np.arange(1, iterations + 1)
     loss = loss_scale * 2.3 * np.exp(-its / 10) + 0.1
-    lines = ["iteration,epoch,train_loss"]
-    lines += [f"{i},{(i - 1) // 10 + 1},{float(v)!r}" for i, v in zip(its, loss, strict=True)]
-    (run / "history.csv").write_text("\n".join(lines) + "\n")
-    rows = ["epoch,iteration,train_acc,test_acc,val_acc,seconds"]
-    for e in range(epochs + 1):
-        acc = 0.1 + (test_acc - 0.1) * e / epochs
-        rows.append(f"{e},{e * 10},{acc + 0.01},{acc},,{e * 0.5}")
-    (run / "epochs.csv").write_text("\n".join(rows) + "\n")
-    summary = {"status": status, "test_acc": test_acc, "train_acc": test_acc + 0.01,
-               "wall_seconds": 1.5, "images_per_second": 3000.0, "iterations": iterations,
-               "epochs": epochs, "config_hash": "x", "seed": config.get("seed", 0)}
-    (run / "summary.json").write_text(json.dumps(summary))
+    with runfolder.RunWriter(run) as writer:
+        for e in range(epochs + 1):
+            acc = 0.1 + (test_acc - 0.1) * e / epochs
+            for i in its[(its - 1) // per_epoch + 1 == e]:
+                writer.write_step(int(i), e, float(loss[i - 1]))
+            writer.write_epoch(e, e * per_epoch, acc + 0.01, acc, float("nan"), e * 0.5)
+    runfolder.write_summary(run, {
+        "status": status, "test_acc": test_acc, "train_acc": test_acc + 0.01,
+        "wall_seconds": 1.5, "images_per_second": 3000.0, "iterations": iterations,
+        "epochs": epochs, "config_hash": "x", "seed": config.get("seed", 0)})
     if filters:
         rng = np.random.default_rng(0)
-        np.savez(run / "params.npz", W1=rng.standard_normal((30, 1, 5, 5)).astype(np.float32))
-        np.savez(run / "params_init.npz", W1=rng.standard_normal((30, 1, 5, 5)) * 0.01)
+        first = runfolder.FIRST_LAYER
+        runfolder.save_arrays(run / runfolder.PARAMS,
+                              {first: rng.standard_normal((30, 1, 5, 5)).astype(np.float32)})
+        runfolder.save_arrays(run / runfolder.PARAMS_INIT,
+                              {first: rng.standard_normal((30, 1, 5, 5)) * 0.01})
     return run

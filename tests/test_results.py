@@ -46,7 +46,7 @@ def test_steps_and_epochs_are_tidy_and_joined_with_the_swept_values(sweep):
     assert len(r.steps) == 8 * 30 + 1  # the unfinished run's partial history is kept
     assert {"run_id", "iteration", "epoch", "train_loss", "optimizer", "conv.filter_num",
             "seed", "setting"} <= set(r.steps.columns)
-    assert len(r.epochs) == 8 * 4
+    assert len(r.epochs) == 8 * 4 + 1  # and the unfinished run's evaluation before training
     one = r.epochs[(r.epochs["optimizer"] == "adam") & (r.epochs["conv.filter_num"] == 30)]
     assert sorted(one["seed"].unique()) == [1, 2]
 

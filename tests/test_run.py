@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnsweep.schema import run_name as folder_name
+from cnnsweep.runfolder import run_name as folder_name
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def run_py(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedP
 
 def run_name(*overrides: str) -> str:
     """The run folder Hydra's sorted override_dirname gives these overrides."""
-    return folder_name(",".join(sorted(overrides)))
+    return folder_name(overrides)
 
 
 def summaries(sweep_dir: Path) -> dict[str, dict]:

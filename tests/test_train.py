@@ -27,7 +27,7 @@ def run(seed=0, settings=None, spec=None, lr=0.01, callback=None, optimizer="ada
 
 def test_training_learns_and_records_history():
     _, result = run()
-    assert result.status == "ok"
+    assert not result.diverged
     assert [e.epoch for e in result.epochs] == [0, 1, 2, 3]
     assert [e.iteration for e in result.epochs] == [0, 15, 30, 45]
     assert len(result.steps) == 45 and result.iterations == 45
@@ -57,14 +57,32 @@ def test_sampling_with_replacement_and_max_iterations():
 def test_divergence_stops_with_the_history_so_far():
     settings = TrainSettings(epochs=20, batch_size=20)
     _, result = run(lr=1e30, optimizer="sgd", spec=MLPSpec((32, 32)), settings=settings)
-    assert result.status == "diverged"
+    assert result.diverged
     assert "loss became" in result.message
     assert not np.isfinite(result.steps[-1].train_loss)
-    assert result.iterations < 20 * 15
-    assert len(result.epochs) >= 1
+    assert result.steps[-1].iteration == result.iterations < 20 * 15
+    # The evaluations before the loss broke are kept, and none after it.
+    assert [e.epoch for e in result.epochs] == list(range(len(result.epochs)))
+    assert result.epochs[-1].iteration < result.iterations
+    assert np.isnan(result.final_test_acc)
 
 
-def test_loss_is_taken_from_the_training_forward_pass():
+def test_logged_loss_is_the_training_forward_pass_on_the_batch_before_its_update():
+    x, t = blobs(300)
+    net = build_network(MLPSpec((16,), batchnorm=True), (1, 8, 8), init="he",
+                        rng=np.random.default_rng(0), dtype=np.float64)
+    # One batch of all 300 images: the same images in any order, so the same mean loss; with
+    # batch norm, training mode (batch statistics) and evaluation mode (running) differ.
+    expected = net.loss(x, t, train=True)
+    evaluation = net.loss(x, t, train=False)
+    result = train(net, make_optimizer("sgd", lr=0.1), x, t, x[:10], t[:10],
+                   TrainSettings(epochs=1, batch_size=300, eval_sample=10),
+                   np.random.default_rng(1))
+    assert result.steps[0].train_loss == pytest.approx(expected, rel=1e-12)
+    assert abs(expected - evaluation) > 0.1
+
+
+def test_callback_sees_epoch_0_then_each_step_then_each_epoch():
     calls = []
 
     class Spy(TrainingCallback):

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from cnnsweep.results import Results, aggregate, setting_labels
+from cnnsweep.runfolder import FIRST_LAYER, PARAMS, PARAMS_INIT, Status
 
 MARKERS = ("o", "s", "D", "^", "v", "x", "*", "P")
 
@@ -222,7 +223,7 @@ def _filter_grid(ax_grid: Sequence, weights: np.ndarray) -> None:
 
 
 def best_run(results: Results, metric: str) -> pd.Series | None:
-    ok = results.runs[results.runs["status"] == "ok"].dropna(subset=[metric])
+    ok = results.runs[results.runs["status"] == Status.OK].dropna(subset=[metric])
     return None if ok.empty else ok.sort_values(metric, ascending=False).iloc[0]
 
 
@@ -235,17 +236,17 @@ def first_layer_filters(results: Results, out_dir: Path,
 
 def filters_of_run(run_dir: Path, out_dir: Path, columns: int = 10) -> Path | None:
     """The first convolution's filters of one run, initial and trained, as grey images."""
-    final_path, init_path = run_dir / "params.npz", run_dir / "params_init.npz"
+    final_path, init_path = run_dir / PARAMS, run_dir / PARAMS_INIT
     if not final_path.is_file():
         return None
     with np.load(final_path, allow_pickle=False) as z:
-        final = z["W1"] if "W1" in z.files else None
+        final = z[FIRST_LAYER] if FIRST_LAYER in z.files else None
     if final is None or final.ndim != 4:
         return None  # not a convolutional first layer
     initial = None
     if init_path.is_file():
         with np.load(init_path, allow_pickle=False) as z:
-            initial = z["W1"] if "W1" in z.files else None
+            initial = z[FIRST_LAYER] if FIRST_LAYER in z.files else None
     blocks = [("initial weights", initial), ("after training", final)]
     blocks = [(title, w) for title, w in blocks if w is not None]
     rows_each = math.ceil(len(final) / columns)
@@ -262,7 +263,7 @@ def top_curves(results: Results, out_dir: Path, options: FigureOptions = FigureO
         -> Path | None:
     """The best `top` runs by the metric, one panel each: held-out accuracy (solid) and train
     accuracy (dashed) per epoch, titled with their values (the book's random-search figure)."""
-    ok = results.runs[results.runs["status"] == "ok"].dropna(subset=[options.metric])
+    ok = results.runs[results.runs["status"] == Status.OK].dropna(subset=[options.metric])
     ranked = ok.sort_values(options.metric, ascending=False).head(options.top)
     if ranked.empty or results.epochs.empty:
         return None
@@ -291,7 +292,7 @@ def scatter(results: Results, out_dir: Path, options: FigureOptions = FigureOpti
         -> Path | None:
     """Two numeric keys against each other, each run a dot coloured by the metric (log axes
     where a key spans more than a factor 100), e.g. learning rate × weight decay."""
-    runs = results.runs[results.runs["status"] == "ok"]
+    runs = results.runs[results.runs["status"] == Status.OK]
     numeric = [k for k in results.varying
                if pd.to_numeric(runs[k], errors="coerce").notna().all()]
     if len(numeric) < 2 or runs.empty:

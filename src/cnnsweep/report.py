@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from cnnsweep import plots
-from cnnsweep.results import Results, aggregate, load_results
-
-STATUSES = ("ok", "diverged", "failed", "unfinished")
+from cnnsweep.compare_options import CompareOptions
+from cnnsweep.results import Results, aggregate, gather
+from cnnsweep.runfolder import Status
 
 
 class UnknownMetricError(KeyError):
@@ -59,7 +59,8 @@ def _markdown_table(table: pd.DataFrame) -> str:
 
 def _status_line(results: Results) -> str:
     counts = results.runs["status"].value_counts()
-    parts = [f"{counts[s]} {s}" for s in (*STATUSES, *counts.index) if s in counts]
+    parts = [f"{counts[s]} {s}" for s in (*(s.value for s in Status), *counts.index)
+             if s in counts]
     return f"{len(results.runs)} runs: " + ", ".join(dict.fromkeys(parts))
 
 
@@ -67,40 +68,41 @@ def compare(paths: Sequence[str | Path], *, by: Sequence[str] | None = None,
             metric: str | None = None, out: str | Path | None = None,
             figures: Sequence[str] | None = None, smooth: int | None = None,
             loss_ylim: Sequence[float] | None = None, panels: str | None = None,
-            top: int | None = None) -> Path:
+            top: int | None = None, results: Results | None = None) -> Path:
     """Compare every run under `paths`; returns the path of `report.html`.
 
     Options left at None come from the runs' own `compare` config (so a sweep file's figure
     choices apply when it is compared again), else from the defaults.
     """
-    results = load_results(paths, by)
+    results = results if results is not None else gather(paths)
     saved = results.compare_settings()
+    defaults = CompareOptions()
     by = by or saved.get("by")
-    if by and list(by) != results.varying:
-        results = load_results(paths, by)
-    metric = metric or saved.get("metric") or "test_acc"
+    if by:
+        results = results.by(by)
+    metric = metric or saved.get("metric") or defaults.metric
     if metric not in results.metrics():
         raise UnknownMetricError(f"metric {metric!r} was not recorded by any run; the metrics "
                                  f"are {', '.join(results.metrics()) or '(none: no run ended)'}")
-    names = list(figures or saved.get("figures") or ("loss", "accuracy", "metric", "filters"))
+    names = list(figures or saved.get("figures") or defaults.figures)
     unknown = [n for n in names if n not in plots.FIGURES]
     if unknown:
         raise ValueError(f"unknown figure type {', '.join(unknown)}; the types are "
                          f"{', '.join(plots.FIGURES)}")
     ylim = loss_ylim or saved.get("loss_ylim")
     options = plots.FigureOptions(
-        metric=metric, smooth=smooth or saved.get("smooth") or 11,
+        metric=metric, smooth=smooth or saved.get("smooth") or defaults.smooth,
         loss_ylim=tuple(ylim) if ylim else None, panels=panels or saved.get("panels"),
-        top=top or saved.get("top") or 20)
+        top=top or saved.get("top") or defaults.top)
     out_dir = Path(out) if out else Path(paths[0])
     out_dir.mkdir(parents=True, exist_ok=True)
-    results.runs.to_csv(out_dir / "runs.csv", index=False)
+    results.table().to_csv(out_dir / "runs.csv", index=False)
 
     figures_drawn = {name: plots.FIGURES[name](results, out_dir, options) for name in names}
     figures_drawn = {k: v for k, v in figures_drawn.items() if v is not None}
     captions = {k: plots.CAPTIONS[k].format(metric=metric) for k in figures_drawn}
     best, runs = best_table(results, metric), runs_table(results, metric)
-    failed = results.runs[results.runs["status"] != "ok"]
+    failed = results.runs[results.runs["status"] != Status.OK]
     title = f"cnnsweep comparison: {', '.join(str(p) for p in paths)}"
     summary = (f"{_status_line(results)}. Compared keys: "
                f"{', '.join(results.varying) or '(none vary)'}; metric: {metric}. "
@@ -137,8 +139,3 @@ def compare(paths: Sequence[str | Path], *, by: Sequence[str] | None = None,
             f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>")
     (out_dir / "report.html").write_text(page)
     return out_dir / "report.html"
-
-
-def compare_sweep(paths: Sequence[str | Path]) -> Path:
-    """What the end-of-multirun callback calls: the runs' own compare settings apply."""
-    return compare(paths)

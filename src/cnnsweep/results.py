@@ -1,53 +1,40 @@
 """Run folders → tidy pandas DataFrames: one row per run, per logged step, per epoch.
 
-Reads only the run-folder contract (`.hydra/config.yaml`, `.hydra/overrides.yaml`,
-`summary.json`, `history.csv`, `epochs.csv`); never imports the engine. Unfinished and failed
-runs are kept with their status.
+Reads only the run-folder contract (runfolder.py); never imports the engine. Unfinished and
+failed runs are kept with their status. Folders are read once (`gather`); which keys are
+compared is decided afterwards (`Results.by`), without reading them again.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser is ~10× faster
+from cnnsweep.runfolder import (
+    EPOCHS,
+    HISTORY,
+    NoRunsError,
+    Status,
+    find_run_dirs,
+    is_presentation_key,
+    override_key,
+    read_run,
+)
+
+__all__ = ["NoRunsError", "Results", "aggregate", "gather", "load_results", "setting_labels"]
 
 # Config groups whose choice (`optimizer=sgd`) is a comparison key of its own.
 GROUPS = ("dataset", "arch", "optimizer", "init", "trainer")
-# Keys that never make two runs different settings (the sweep file, presentation).
-IGNORED_KEYS = ("sweep", "compare.enabled", "compare.by", "compare.metric")
 REPEAT_KEY = "seed"
 SUMMARY_METRICS = ("test_acc", "train_acc", "val_acc", "best_test_acc", "final_train_loss",
                    "wall_seconds", "train_seconds", "images_per_second", "param_count",
                    "iterations", "epochs")
-
-
-class NoRunsError(ValueError):
-    """The given folders hold no run folder."""
-
-
-def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
-    """Run folders under `paths`: each path may be a run folder, a sweep, or a tree of sweeps."""
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if not path.exists():
-            raise NoRunsError(f"{path} does not exist")
-        if (path / ".hydra" / "config.yaml").is_file() or (path / "summary.json").is_file():
-            found.append(path)
-            continue
-        found.extend(sorted(p.parent.parent for p in path.rglob(".hydra/config.yaml")))
-    unique = list(dict.fromkeys(p.resolve() for p in found))
-    if not unique:
-        raise NoRunsError(f"no run folders (with .hydra/config.yaml or summary.json) under "
-                          f"{', '.join(map(str, paths))}; give a sweep folder such as "
-                          "outputs/sweeps/<date>, or a run folder")
-    return unique
+META_COLUMNS = ("run_id", "run", "sweep", "path", "status", "error", "setting", "_overrides",
+                "_compare", *SUMMARY_METRICS)
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
@@ -64,60 +51,64 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
     return flat
 
 
-def _read_yaml(path: Path) -> object:
-    try:
-        with open(path) as f:
-            return yaml.load(f, Loader=SafeLoader)
-    except OSError:
-        return None
-
-
-def _override_pairs(overrides: Sequence[str]) -> dict[str, str]:
-    pairs = {}
-    for item in overrides or ():
-        key, _, value = str(item).partition("=")
-        pairs[key.lstrip("+~")] = value
-    return pairs
-
-
-def read_run(run_dir: Path) -> dict[str, object]:
+def run_row(run_dir: Path) -> dict[str, object]:
     """One run's row: identity, status, summary metrics, flattened config, group choices."""
-    config = _read_yaml(run_dir / ".hydra" / "config.yaml") or {}
-    overrides = _override_pairs(_read_yaml(run_dir / ".hydra" / "overrides.yaml") or [])
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        summary = {"status": "unfinished"}
+    record = read_run(run_dir)
+    overrides = {override_key(o): o.split("=", 1)[1] if "=" in o else ""
+                 for o in record.overrides}
     row: dict[str, object] = {"run": run_dir.name, "sweep": run_dir.parent.name,
-                              "path": str(run_dir), "status": summary.get("status", "unknown")}
+                              "path": str(run_dir), "status": record.status.value}
     for metric in SUMMARY_METRICS:
-        row[metric] = summary.get(metric, np.nan)
-    row["error"] = summary.get("error") or summary.get("message") or ""
-    row.update(flatten(config))
+        row[metric] = record.summary.get(metric, np.nan)
+    row["error"] = record.summary.get("error") or record.summary.get("message") or ""
+    row.update(flatten(record.config))
     for group in GROUPS:  # the option chosen for a group, as the user typed it
         if group in overrides:
             row[group] = overrides[group]
-    row["_overrides"] = tuple(k for k in overrides if k not in IGNORED_KEYS)
+    row["_overrides"] = tuple(k for k in overrides if not is_presentation_key(k))
+    row["_compare"] = record.config.get("compare") or {}
     return row
 
 
 @dataclass
 class Results:
     runs: pd.DataFrame  # one row per run
-    steps: pd.DataFrame  # one row per logged iteration: run, iteration, epoch, train_loss
-    epochs: pd.DataFrame  # one row per evaluation: run, epoch, train_acc, test_acc, …
-    varying: list[str]  # the keys whose values differ between runs (seed excluded)
+    steps: pd.DataFrame  # one row per logged iteration: run_id, iteration, epoch, train_loss
+    epochs: pd.DataFrame  # one row per evaluation: run_id, epoch, train_acc, test_acc, …
+    varying: list[str]  # the compared keys (by default those whose values differ; seed apart)
+    # The CSVs as read, before the compared keys were joined on: `by` starts from these.
+    history: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    evaluations: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
-    def compare_settings(self) -> dict:
-        """The `compare` block of the runs' config (the sweep file's figure choices)."""
-        for path in self.runs["path"]:
-            config = _read_yaml(Path(path) / ".hydra" / "config.yaml")
-            if isinstance(config, dict) and isinstance(config.get("compare"), dict):
-                return config["compare"]
-        return {}
+    def compare_settings(self) -> dict[str, object]:
+        """The `compare` block of the runs' config (a sweep file's figure choices), from the
+        first run that has one."""
+        return next((c for c in self.runs["_compare"] if c), {})
+
+    def table(self) -> pd.DataFrame:
+        """The runs as they are exported (runs.csv): without the internal columns."""
+        return self.runs[[c for c in self.runs.columns if not c.startswith("_")]]
 
     def metrics(self) -> list[str]:
         return [m for m in SUMMARY_METRICS if m in self.runs and self.runs[m].notna().any()]
+
+    def by(self, keys: Sequence[str] | None) -> Results:
+        """The same runs compared by `keys` (None: the keys that vary)."""
+        if keys:
+            missing = [k for k in keys if k not in self.runs]
+            if missing:
+                names = sorted(c for c in self.runs.columns if not c.startswith("_"))
+                raise KeyError(f"--by {', '.join(missing)}: no such key; keys are "
+                               f"{', '.join(names)}")
+            varying = list(keys)
+        else:
+            varying = varying_keys(self.runs)
+        runs = self.runs.assign(setting=setting_labels(self.runs, varying))
+        keep = ["run_id", "setting", *varying, *([REPEAT_KEY] if REPEAT_KEY in runs else [])]
+        keep = list(dict.fromkeys(keep))
+        steps = self.history.merge(runs[keep], on="run_id", how="left")
+        epochs = self.evaluations.merge(runs[keep], on="run_id", how="left")
+        return Results(runs, steps, epochs, varying, self.history, self.evaluations)
 
 
 def varying_keys(runs: pd.DataFrame) -> list[str]:
@@ -126,10 +117,8 @@ def varying_keys(runs: pd.DataFrame) -> list[str]:
     swept = list(dict.fromkeys(k for keys in runs["_overrides"] for k in keys))
     candidates = [k for k in swept if k in runs and k != REPEAT_KEY]
     if not swept:  # no overrides recorded at all: fall back to every config value that differs
-        meta = {"run_id", "run", "sweep", "path", "status", "error", "setting", "_overrides",
-                *SUMMARY_METRICS}
-        candidates = [c for c in runs.columns if c not in meta and c != REPEAT_KEY
-                      and not c.startswith("compare.")]
+        candidates = [c for c in runs.columns if c not in META_COLUMNS and c != REPEAT_KEY
+                      and not is_presentation_key(c)]
     return [k for k in candidates if runs[k].astype(str).nunique(dropna=False) > 1]
 
 
@@ -144,39 +133,36 @@ def _read_csvs(runs: pd.DataFrame, name: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run_id"])
 
 
+def gather(paths: Iterable[str | Path]) -> Results:
+    """Read every run under `paths` once; compared by the keys that vary (see `Results.by`)."""
+    run_dirs = find_run_dirs(paths)
+    runs = pd.DataFrame([run_row(d) for d in run_dirs])
+    runs.insert(0, "run_id", range(len(runs)))
+    history, evaluations = _read_csvs(runs, HISTORY), _read_csvs(runs, EPOCHS)
+    return Results(runs, history, evaluations, [], history, evaluations).by(None)
+
+
 def load_results(paths: Iterable[str | Path], by: Sequence[str] | None = None) -> Results:
     """Gather every run under `paths`; `by` overrides which keys are compared."""
-    run_dirs = find_run_dirs(paths)
-    runs = pd.DataFrame([read_run(d) for d in run_dirs])
-    runs.insert(0, "run_id", range(len(runs)))
-    if by:
-        missing = [k for k in by if k not in runs]
-        if missing:
-            keys = sorted(c for c in runs.columns if not c.startswith("_"))
-            raise KeyError(f"--by {', '.join(missing)}: no such key; keys are {', '.join(keys)}")
-        varying = list(by)
-    else:
-        varying = varying_keys(runs)
-    runs["setting"] = setting_labels(runs, varying)
-    steps, epochs = _read_csvs(runs, "history.csv"), _read_csvs(runs, "epochs.csv")
-    keep = ["run_id", "setting", *varying, REPEAT_KEY] if REPEAT_KEY in runs else \
-        ["run_id", "setting", *varying]
-    steps = steps.merge(runs[keep], on="run_id", how="left")
-    epochs = epochs.merge(runs[keep], on="run_id", how="left")
-    return Results(runs.drop(columns="_overrides"), steps, epochs, varying)
+    results = gather(paths)
+    return results.by(by) if by else results
 
 
 def setting_labels(runs: pd.DataFrame, keys: Sequence[str]) -> pd.Series:
-    """A readable name per run from its values of `keys` ("optimizer=sgd, conv.filter_num=16")."""
+    """A readable name per run from its values of `keys` ("optimizer=sgd, conv.filter_num=16"),
+    built column by column (a per-row apply takes seconds over 100,000s of rows)."""
     if not keys:
-        return pd.Series(["all runs"] * len(runs), index=runs.index)
-    return runs[list(keys)].astype(str).apply(
-        lambda row: ", ".join(f"{k}={v}" for k, v in row.items()), axis=1)
+        return pd.Series("all runs", index=runs.index)
+    parts = [f"{key}=" + runs[key].astype(str) for key in keys]
+    label = parts[0]
+    for part in parts[1:]:
+        label = label + ", " + part
+    return label
 
 
 def aggregate(runs: pd.DataFrame, keys: Sequence[str], metric: str) -> pd.DataFrame:
     """Mean, std and count of `metric` per setting (repeats differ only by seed), best first."""
-    ok = runs[runs["status"] == "ok"]
+    ok = runs[runs["status"] == Status.OK]
     group_keys = list(keys) or ["setting"]
     table = ok.groupby(group_keys, dropna=False, sort=False).agg(
         mean=(metric, "mean"), std=(metric, "std"), count=(metric, "count"),

@@ -1,72 +1,117 @@
-"""Structured configs: one dataclass per concern, registered in Hydra's ConfigStore.
+"""Structured configs, derived from the classes that own the settings, and their registration.
 
-Hydra validates every composed config against these at compose time (a misspelt key or a value
-of the wrong type fails with Hydra's own message); `validate` then checks what types cannot
-(ranges, the network geometry) before any data is loaded. The architecture keys sit at the top
-level so that users type `conv.filter_num=16`, not `arch.conv.filter_num=16`.
+Hydra validates every composed config against these (a misspelt key or a wrong type fails at
+compose time with Hydra's message). Each schema is generated from the engine class that defines
+the settings, so a default or a new hyper-parameter is written once, beside the code using it:
+
+    optimizer=<name>  the optimizer class's `__init__` keyword arguments   nn/optimizers.py
+    dataset=<name>    the dataset source's fields, then `LoadOptions`       data/
+    arch=<name>       the architecture spec's fields, at the top level      nn/architectures.py
+    init              `WeightInit`                                          nn/init.py
+    trainer           `TrainSettings`, then `RunSettings`                   train.py, build.py
+    compare           `CompareOptions`, then `enabled`                      compare_options.py
+
+The architecture keys sit at the top level so that users type `conv.filter_num=16`, not
+`arch.conv.filter_num=16`. The YAML files in conf/ only select these schemas (and say why).
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-from dataclasses import dataclass, field
+import dataclasses
+import inspect
+import types
+import typing
+from dataclasses import MISSING as NO_DEFAULT
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, OmegaConf
 
-from cnnsweep.nn.init import INITIALISERS
-from cnnsweep.nn.networks import (
-    ConvSpec,
-    DeepConvNetSpec,
-    MLPSpec,
-    PoolSpec,
-    SimpleConvNetSpec,
-    plan_network,
-)
+from cnnsweep.build import RunSettings
+from cnnsweep.compare_options import CompareOptions
+from cnnsweep.data.datasets import LoadOptions, dataset_source, registered_datasets
+from cnnsweep.nn.architectures import ARCHITECTURES
+from cnnsweep.nn.init import WeightInit
 from cnnsweep.nn.optimizers import OPTIMIZERS
 from cnnsweep.train import TrainSettings
 
-# OmegaConf needs typing.Optional/List, not PEP 604 unions, in structured configs.
+# OmegaConf needs typing.Optional/List, not PEP 604 unions or tuples, in structured configs.
 # ruff: noqa: UP045, UP006, UP035
 
-
-class ConfigError(ValueError):
-    """A config value that cannot work; the message names the key, the value and the fix."""
+Setting = tuple[str, Any, Any]  # (name, type, default)
 
 
-@dataclass
-class DatasetConfig:
-    name: str = MISSING  # mnist_mini (embedded), mnist (full) or idx (any IDX files)
-    data_dir: Optional[str] = None  # mnist: folder of the four IDX files (default $MNIST_DIR)
-    download: bool = True  # mnist: fetch missing files from the public mirrors
-    train_images: Optional[str] = None  # idx: paths of the four files
-    train_labels: Optional[str] = None
-    test_images: Optional[str] = None
-    test_labels: Optional[str] = None
-    normalize: bool = True  # pixels / 255
-    train_size: Optional[int] = None  # keep only the first N training images
-    test_size: Optional[int] = None  # keep only the first N test images
-    validation_fraction: float = 0.0  # hold out this share of the training images
-    split_seed: int = 0  # seed of the hold-out permutation
+def _omegaconf_type(kind: Any) -> Any:
+    """The structured-config type of an engine annotation: `int | None` → Optional[int],
+    `tuple[int, ...]` → List[int], a nested dataclass → its derived schema."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return Optional[_omegaconf_type(inner[0])]
+    if origin is tuple:
+        return List[_omegaconf_type(args[0])]
+    if dataclasses.is_dataclass(kind) and kind.__module__ != __name__:
+        return schema_of(kind)  # an engine dataclass: its derived schema
+    return kind
 
 
-@dataclass
-class ConvConfig:
-    filter_num: int = 30
-    filter_size: int = 5
-    pad: int = 0
-    stride: int = 1
+def _omegaconf_default(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return field(default_factory=_omegaconf_type(type(value)))
+    if isinstance(value, (tuple, list)):
+        return field(default_factory=lambda items=tuple(value): list(items))
+    return value
 
 
-@dataclass
-class PoolConfig:
-    size: int = 2
-    stride: int = 2
-    pad: int = 0
-    mode: str = "max"  # max | avg
+def settings_of(cls: type) -> list[Setting]:
+    """(name, type, default) of each setting of `cls`: its dataclass fields, else the keyword
+    arguments of its `__init__` (an optimizer's hyper-parameters)."""
+    if dataclasses.is_dataclass(cls):
+        hints = typing.get_type_hints(cls)
+        out = []
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not NO_DEFAULT else f.default_factory()
+            out.append((f.name, hints[f.name], default))
+        return out
+    hints = typing.get_type_hints(cls.__init__)
+    return [(p.name, hints.get(p.name, float), p.default)
+            for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
+
+
+def make_schema(name: str, settings: list[Setting], bases: tuple[type, ...] = ()) -> type:
+    """A mutable dataclass (what OmegaConf accepts) with these settings and their defaults,
+    made once per name and kept as an attribute of this module under that name: launchers
+    that re-compose configs in another process (submitit, Ray) pickle it by reference."""
+    if name not in globals():
+        schema = make_dataclass(name, [(n, _omegaconf_type(t), _omegaconf_default(d))
+                                       for n, t, d in settings], bases=bases)
+        schema.__module__, schema.__qualname__ = __name__, name
+        globals()[name] = schema
+    return globals()[name]
+
+
+def schema_of(cls: type) -> type:
+    """The derived structured config of an engine dataclass (one type per class)."""
+    return make_schema(f"{cls.__name__}Config", settings_of(cls))
+
+
+def __getattr__(name: str) -> type:
+    """A derived schema looked up by name before it was made (a fresh process unpickling a
+    config): make them all, then look again."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    _config_schema()
+    for option in OPTIMIZERS:
+        optimizer_schema(option)
+    for option in registered_datasets():
+        dataset_schema(option)
+    for spec in ARCHITECTURES.values():
+        schema_of(spec)
+    if name in globals():
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -76,127 +121,80 @@ class OptimizerConfig:
 
 
 @dataclass
-class SGDConfig(OptimizerConfig):
-    name: str = "sgd"
-    lr: float = 0.01
+class DatasetConfig:
+    name: str = MISSING
 
 
-@dataclass
-class MomentumConfig(OptimizerConfig):
-    name: str = "momentum"
-    lr: float = 0.01
-    momentum: float = 0.9
+def optimizer_schema(name: str) -> type:
+    """`name` plus the optimizer's hyper-parameters and defaults."""
+    return make_schema(f"{OPTIMIZERS[name].__name__}Config",
+                       [("name", str, name), *settings_of(OPTIMIZERS[name])], (OptimizerConfig,))
 
 
-@dataclass
-class NesterovConfig(MomentumConfig):
-    name: str = "nesterov"
+def dataset_schema(name: str) -> type:
+    """`name`, the source's own options, then the options every dataset has."""
+    return make_schema(f"{dataset_source(name).__name__}Config",
+                       [("name", str, name), *settings_of(dataset_source(name)),
+                        *settings_of(LoadOptions)], (DatasetConfig,))
 
 
-@dataclass
-class AdaGradConfig(OptimizerConfig):
-    name: str = "adagrad"
-    lr: float = 0.01
-    eps: float = 1e-7
+InitConfig = schema_of(WeightInit)
+TrainerConfig = make_schema("TrainerConfig", settings_of(TrainSettings) + settings_of(RunSettings))
+CompareConfig = make_schema("CompareConfig", [
+    *settings_of(CompareOptions),
+    ("enabled", bool, True),  # compare the runs when a multirun ends (the Hydra callback)
+])
 
 
-@dataclass
-class RMSpropConfig(OptimizerConfig):
-    name: str = "rmsprop"
-    lr: float = 0.01
-    decay_rate: float = 0.99
-    eps: float = 1e-7
+def architecture_keys() -> list[Setting]:
+    """Every architecture's settings, each key once, all optional: they share the top level and
+    each `arch=<name>` sets its own."""
+    seen: dict[str, Setting] = {}
+    for spec in ARCHITECTURES.values():
+        for name, kind, _ in settings_of(spec):
+            kind = _omegaconf_type(kind)
+            if name in seen and seen[name][1] != Optional[kind]:
+                raise TypeError(f"architecture key {name!r} has two types: {seen[name][1]} and "
+                                f"{kind} ({spec.__name__})")
+            seen[name] = (name, Optional[kind], None)
+    return list(seen.values())
 
 
-@dataclass
-class AdamConfig(OptimizerConfig):
-    name: str = "adam"
-    lr: float = 0.001
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-7
+def _config_schema() -> type:
+    # Built when registered, so that optimizers, datasets and architectures defined by then
+    # (including a user's own, imported before `register_configs`) are all part of it.
+    return make_schema("Config", [
+        ("dataset", DatasetConfig, MISSING),
+        ("optimizer", OptimizerConfig, MISSING),
+        ("init", InitConfig, MISSING),
+        ("trainer", TrainerConfig, MISSING),
+        ("network", str, MISSING),  # which architecture: set by arch=<name>
+        *architecture_keys(),
+        ("seed", int, 0),  # seeds initialisation, batch order and dropout of this run
+        ("compare", CompareConfig, CompareConfig()),
+    ])
 
 
-OPTIMIZER_SCHEMAS = {"sgd": SGDConfig, "momentum": MomentumConfig, "nesterov": NesterovConfig,
-                     "adagrad": AdaGradConfig, "rmsprop": RMSpropConfig, "adam": AdamConfig}
-
-
-@dataclass
-class InitConfig:
-    name: str = "std"  # std (fixed standard deviation) | xavier | he
-    std: float = 0.01  # the standard deviation when name=std (SimpleConvNet's default)
-
-
-@dataclass
-class TrainerConfig:
-    epochs: int = 5
-    max_iterations: Optional[int] = None  # stop after this many updates (overrides epochs)
-    batch_size: int = 100
-    sampling: str = "shuffle"  # shuffle (a permutation per epoch) | replacement (the book's)
-    eval_sample: Optional[int] = 1000  # images per epoch evaluation; null for all
-    weight_decay: float = 0.0  # L2 λ: 0.5·λ·ΣW² added to the loss (weights, not biases)
-    dtype: str = "float32"  # float32 | float64
-    log_every: int = 1  # write the training loss every this many iterations
-    # BLAS threads per run. OpenBLAS sums in a different order with another thread count, so
-    # a fixed count keeps results identical under any n_jobs and launcher; 2 gains ~8% alone.
-    threads: int = 1
-    save_params: bool = True  # params.npz (final) and params_init.npz (first layer at start)
-
-
-@dataclass
-class CompareConfig:
-    enabled: bool = True  # compare the runs when a multirun ends (the Hydra callback)
-    by: Optional[List[str]] = None  # keys to compare; null: the keys that vary
-    metric: str = "test_acc"  # summary metric that ranks the settings
-    # Named figure types, drawn in this order (see cnnsweep.plots.FIGURES).
-    figures: List[str] = field(
-        default_factory=lambda: ["loss", "accuracy", "metric", "filters"])
-    smooth: int = 11  # loss smoothing window in iterations (1: raw)
-    loss_ylim: Optional[List[float]] = None  # y range of the loss figure, e.g. [0, 1]
-    panels: Optional[str] = None  # key whose values split curves into panels (default: last key)
-    top: int = 20  # top_curves: how many of the best runs to show
-
-
-@dataclass
-class Config:
-    dataset: DatasetConfig = MISSING
-    optimizer: OptimizerConfig = MISSING
-    init: InitConfig = MISSING
-    trainer: TrainerConfig = MISSING
-    # Architecture (set by the arch group, at the top level): which network, then its sizes.
-    network: str = MISSING  # simple_convnet | mlp | deep_convnet
-    conv: Optional[ConvConfig] = None  # simple_convnet
-    pool: Optional[PoolConfig] = None  # simple_convnet
-    hidden_size: Optional[int] = None  # simple_convnet, deep_convnet
-    hidden_sizes: Optional[List[int]] = None  # mlp
-    activation: Optional[str] = None  # mlp: relu | sigmoid
-    channels: Optional[List[int]] = None  # deep_convnet: six conv widths
-    batchnorm: bool = False
-    dropout: float = 0.0  # dropout ratio after hidden activations (0: none)
-    seed: int = 0  # seeds initialisation, batch order and dropout of this run
-    compare: CompareConfig = field(default_factory=CompareConfig)
-
-
-def run_name(override_dirname: str) -> str:
-    """A run folder's name from its overrides: readable, one path component, not too long."""
-    name = override_dirname.replace("/", "_").replace("\\", "_").strip(".") or "defaults"
-    if len(name.encode()) > 200:  # file names stop at 255 bytes; keep it unique with a digest
-        name = f"{name[:180]}~{hashlib.sha1(name.encode()).hexdigest()[:10]}"
-    return name
-
-
-OmegaConf.register_new_resolver("cnnsweep_run_name", run_name, replace=True)
+def architecture_node(name: str) -> dict[str, Any]:
+    """The top-level keys `arch=<name>` sets: `network` and the spec's defaults."""
+    spec = ARCHITECTURES[name]()
+    return {"network": name, **OmegaConf.to_container(OmegaConf.structured(
+        schema_of(type(spec))))}
 
 
 def register_configs() -> None:
-    """Register the schemas: the whole config and one per option of each group."""
+    """Register the whole config's schema and one schema per option of each group; the YAML
+    files of conf/<group>/ extend these (`/schema/<group>@_here_: <option>`)."""
     cs = ConfigStore.instance()
-    cs.store(name="cnnsweep_schema", node=Config)
-    cs.store(group="schema/dataset", name="dataset", node=DatasetConfig)
+    cs.store(name="cnnsweep_schema", node=_config_schema())
     cs.store(group="schema/init", name="init", node=InitConfig)
     cs.store(group="schema/trainer", name="trainer", node=TrainerConfig)
-    for name, schema in OPTIMIZER_SCHEMAS.items():
-        cs.store(group="schema/optimizer", name=name, node=schema)
+    for name in OPTIMIZERS:
+        cs.store(group="schema/optimizer", name=name, node=optimizer_schema(name))
+    for name in registered_datasets():
+        cs.store(group="schema/dataset", name=name, node=dataset_schema(name))
+    for name in ARCHITECTURES:
+        cs.store(group="schema/arch", name=name, node=architecture_node(name))
 
 
 def register_sweeps(sweeps_dir: Path) -> None:
@@ -209,78 +207,3 @@ def register_sweeps(sweeps_dir: Path) -> None:
     for path in sorted(Path(sweeps_dir).glob("*.yaml")):
         cs.store(group="sweep", name=path.stem, node=OmegaConf.load(path), package="_global_",
                  provider=f"cnnsweep sweeps ({path.parent})")
-
-
-def arch_spec(cfg: Any) -> SimpleConvNetSpec | MLPSpec | DeepConvNetSpec:
-    """The engine's architecture spec of a composed config."""
-    if cfg.network == "simple_convnet":
-        if cfg.conv is None or cfg.pool is None or cfg.hidden_size is None:
-            raise ConfigError("network=simple_convnet needs conv, pool and hidden_size; "
-                              "select it with arch=simple_convnet")
-        return SimpleConvNetSpec(ConvSpec(**OmegaConf.to_container(cfg.conv)),
-                                 PoolSpec(**OmegaConf.to_container(cfg.pool)),
-                                 cfg.hidden_size, cfg.batchnorm, cfg.dropout)
-    if cfg.network == "mlp":
-        if cfg.hidden_sizes is None:
-            raise ConfigError("network=mlp needs hidden_sizes; select it with arch=mlp")
-        return MLPSpec(tuple(cfg.hidden_sizes), cfg.activation or "relu", cfg.batchnorm,
-                       cfg.dropout)
-    if cfg.network == "deep_convnet":
-        channels = tuple(cfg.channels or DeepConvNetSpec.channels)
-        return DeepConvNetSpec(channels, cfg.hidden_size or 50, cfg.dropout)
-    raise ConfigError(f"network={cfg.network!r} is not one of simple_convnet, mlp, deep_convnet; "
-                      "choose it with arch=<name>")
-
-
-def train_settings(trainer: Any) -> TrainSettings:
-    """The training loop's settings from the `trainer` config group."""
-    return TrainSettings(epochs=trainer.epochs, batch_size=trainer.batch_size,
-                         max_iterations=trainer.max_iterations, sampling=trainer.sampling,
-                         eval_sample=trainer.eval_sample, log_every=trainer.log_every)
-
-
-def _positive(key: str, value: float | None) -> None:
-    if value is None or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{key}={value} must be a positive number")
-
-
-def validate(cfg: DictConfig, input_shape: tuple[int, ...] | None = (1, 28, 28)) -> None:
-    """Checks beyond types, run before any data is loaded; raises ConfigError naming the key.
-
-    The network geometry is checked for `input_shape`; None (input not known before the data
-    is read, as for `idx` files) checks the architecture's own values only.
-    """
-    opt = cfg.optimizer
-    if opt.name not in OPTIMIZERS:
-        raise ConfigError(f"optimizer.name={opt.name!r} is not one of {', '.join(OPTIMIZERS)}")
-    _positive("optimizer.lr", opt.lr)
-    for key in ("momentum", "decay_rate", "beta1", "beta2"):
-        if key in opt and not 0.0 <= opt[key] < 1.0:
-            raise ConfigError(f"optimizer.{key}={opt[key]} must be in [0, 1)")
-    tr = cfg.trainer
-    try:
-        train_settings(tr)  # the training loop's own checks, named by their config key
-    except ValueError as exc:
-        raise ConfigError(f"trainer.{exc}") from None
-    _positive("trainer.threads", tr.threads)
-    if tr.weight_decay < 0:
-        raise ConfigError(f"trainer.weight_decay={tr.weight_decay} must not be negative")
-    if tr.dtype not in ("float32", "float64"):
-        raise ConfigError(f"trainer.dtype={tr.dtype!r} is not one of float32, float64")
-    if cfg.init.name not in INITIALISERS:
-        raise ConfigError(f"init.name={cfg.init.name!r} is not one of {', '.join(INITIALISERS)}")
-    if cfg.init.name == "std":
-        _positive("init.std", cfg.init.std)
-    if not 0.0 <= cfg.dropout < 1.0:
-        raise ConfigError(f"dropout={cfg.dropout} must be in [0, 1)")
-    if cfg.pool is not None and cfg.pool.mode not in ("max", "avg"):
-        raise ConfigError(f"pool.mode={cfg.pool.mode!r} is not one of max, avg")
-    if cfg.activation is not None and cfg.activation not in ("relu", "sigmoid"):
-        raise ConfigError(f"activation={cfg.activation!r} is not one of relu, sigmoid")
-    spec = arch_spec(cfg)
-    if input_shape is None:
-        return
-    try:
-        plan_network(spec, input_shape)
-    except ValueError as exc:  # GeometryError names the layer and the sizes
-        raise ConfigError(str(exc)) from None

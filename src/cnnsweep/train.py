@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnnsweep.nn.checks import require_at_least, require_choice, require_not_negative
 from cnnsweep.nn.networks import Network
 from cnnsweep.nn.optimizers import Optimizer
 
@@ -20,26 +21,21 @@ SAMPLING = ("shuffle", "replacement")
 
 @dataclass(frozen=True)
 class TrainSettings:
-    epochs: int = 1  # full passes over the training set
-    batch_size: int = 100
+    epochs: int = 5  # full passes over the training set
     max_iterations: int | None = None  # stop after this many updates (overrides epochs)
-    sampling: str = "shuffle"  # "shuffle": each epoch a permutation; "replacement": the book's
-    eval_sample: int | None = 1000  # images per epoch evaluation (None: all), as the book
+    batch_size: int = 100
+    sampling: str = "shuffle"  # shuffle (a permutation per epoch) | replacement (the book's)
+    eval_sample: int | None = 1000  # images per epoch evaluation; None: all (the book: 1,000)
     log_every: int = 1  # record the training loss every this many iterations
 
     def __post_init__(self) -> None:
-        if self.sampling not in SAMPLING:
-            raise ValueError(f"sampling={self.sampling!r} is not one of {', '.join(SAMPLING)}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size} must be at least 1")
-        if self.epochs < 0:
-            raise ValueError(f"epochs={self.epochs} must not be negative")
-        if self.max_iterations is not None and self.max_iterations < 0:
-            raise ValueError(f"max_iterations={self.max_iterations} must not be negative")
-        if self.log_every < 1:
-            raise ValueError(f"log_every={self.log_every} must be at least 1")
-        if self.eval_sample is not None and self.eval_sample < 1:
-            raise ValueError(f"eval_sample={self.eval_sample} must be at least 1 (null: all)")
+        require_choice("sampling", self.sampling, SAMPLING)
+        require_at_least("batch_size", self.batch_size, 1)
+        require_not_negative("epochs", self.epochs)
+        if self.max_iterations is not None:
+            require_not_negative("max_iterations", self.max_iterations)
+        require_at_least("log_every", self.log_every, 1)
+        require_at_least("eval_sample", self.eval_sample, 1, " (null: all)")
 
 
 @dataclass
@@ -61,7 +57,7 @@ class EpochRecord:
 
 @dataclass
 class TrainResult:
-    status: str  # "ok" or "diverged"
+    diverged: bool = False  # the loss became NaN or infinite; training stopped there
     steps: list[StepRecord] = field(default_factory=list)
     epochs: list[EpochRecord] = field(default_factory=list)
     iterations: int = 0
@@ -111,7 +107,7 @@ def train(network: Network, optimizer: Optimizer, x_train: np.ndarray, t_train: 
     Accuracy is measured at iteration 0 and after every epoch on the first `eval_sample` train
     and test images (the book's Trainer), and at the end on the whole test set; a validation
     set, when given, is evaluated whole every epoch. A loss that
-    becomes NaN or infinite stops training with status "diverged", keeping the history so far.
+    becomes NaN or infinite stops training (`diverged`), keeping the history so far.
     """
     callback = callback or TrainingCallback()
     n = len(x_train)
@@ -127,7 +123,7 @@ def train(network: Network, optimizer: Optimizer, x_train: np.ndarray, t_train: 
     x_te_eval, t_te_eval = (x_test, t_test) if sample is None else \
         (x_test[:sample], t_test[:sample])
 
-    result = TrainResult(status="ok")
+    result = TrainResult()
     start = time.perf_counter()
 
     def evaluate(epoch: int, iteration: int) -> None:
@@ -152,7 +148,7 @@ def train(network: Network, optimizer: Optimizer, x_train: np.ndarray, t_train: 
         images += len(idx)
         epoch = (it - 1) // per_epoch + 1
         if not math.isfinite(loss):
-            result.status = "diverged"
+            result.diverged = True
             result.message = f"training loss became {loss} at iteration {it} (epoch {epoch})"
             result.steps.append(StepRecord(it, epoch, loss))
             callback.on_step(result.steps[-1])
@@ -170,7 +166,7 @@ def train(network: Network, optimizer: Optimizer, x_train: np.ndarray, t_train: 
     result.train_seconds = time.perf_counter() - start
     # Throughput of the training steps alone: evaluation time would blur comparisons.
     result.images_per_second = images / step_seconds if step_seconds else 0.0
-    if result.status == "ok":
+    if not result.diverged:
         result.final_train_acc = result.epochs[-1].train_acc
         result.final_test_acc = network.accuracy(x_test, t_test)
     return result

@@ -7,7 +7,7 @@ import pytest
 
 from cnnsweep.data import IdxError, MissingDataError, load_dataset, write_idx
 from cnnsweep.data.cache import MARKER
-from cnnsweep.data.datasets import MINI_PATH
+from cnnsweep.data.mnist import MINI_PATH
 
 
 def test_embedded_mini_is_stratified_real_mnist():
@@ -61,7 +61,7 @@ def test_subsets_and_seeded_validation_split():
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"train_size": 0}, r"train_size=0 must be between 1 and 5000"),
     ({"test_size": 5000}, r"test_size=5000 must be between 1 and 1000"),
-    ({"dtype": "int32"}, r"dtype int32 is not a float type"),
+    ({"dtype": "int32"}, r"dtype='int32' is not one of float32, float64"),
     ({"validation_fraction": 1.5}, r"validation_fraction=1.5 must be in \[0, 1\)"),
 ])
 def test_bad_options_name_the_value(kwargs, message):
@@ -70,7 +70,7 @@ def test_bad_options_name_the_value(kwargs, message):
 
 
 def test_unknown_dataset_lists_choices():
-    with pytest.raises(ValueError, match="unknown dataset 'cifar'; choose one of mnist, mnist_"):
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'; choose one of idx, mnist"):
         load_dataset("cifar")
 
 
@@ -92,27 +92,27 @@ def make_idx_pair(folder, n_train=30, n_test=10, size=6):
 
 def test_any_idx_pair_drops_in(tmp_path):
     files = make_idx_pair(tmp_path)
-    d = load_dataset("idx", files=files)
+    d = load_dataset("idx", **files)
     assert d.x_train.shape == (30, 1, 6, 6) and d.x_test.shape == (10, 1, 6, 6)
     assert d.n_classes == 3
     with pytest.raises(ValueError, match="dataset idx needs four files"):
-        load_dataset("idx", files={"train_images": files["train_images"]})
+        load_dataset("idx", train_images=files["train_images"])
 
 
 def test_mismatched_image_and_label_counts(tmp_path):
     files = make_idx_pair(tmp_path)
     write_idx(files["train_labels"], np.zeros(29, np.uint8))
     with pytest.raises(ValueError, match="idx: 30 train images but 29 labels"):
-        load_dataset("idx", files=files)
+        load_dataset("idx", **files)
 
 
 def test_cache_is_memory_mapped_and_rebuilt_when_the_source_changes(tmp_path):
     files = make_idx_pair(tmp_path)
-    first = load_dataset("idx", files=files, cache_dir=tmp_path / "cache")
+    first = load_dataset("idx", **files, cache_dir=tmp_path / "cache")
     assert isinstance(first.x_train, np.memmap)
     assert len(list((tmp_path / "cache").glob(f"*/{MARKER}"))) == 1
     make_idx_pair(tmp_path, n_train=40)
-    assert len(load_dataset("idx", files=files, cache_dir=tmp_path / "cache").x_train) == 40
+    assert len(load_dataset("idx", **files, cache_dir=tmp_path / "cache").x_train) == 40
 
 
 def test_two_processes_loading_at_once_both_succeed(tmp_path):
@@ -122,7 +122,7 @@ def test_two_processes_loading_at_once_both_succeed(tmp_path):
         from pathlib import Path
         from cnnsweep.data import load_dataset
         files = {{k: Path(v) for k, v in {({k: str(v) for k, v in files.items()})!r}.items()}}
-        d = load_dataset("idx", files=files, cache_dir=Path({str(tmp_path / "cache")!r}))
+        d = load_dataset("idx", **files, cache_dir=Path({str(tmp_path / "cache")!r}))
         print(float(np.asarray(d.x_train, np.float64).sum()), len(d.x_train))
     """)
     procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
@@ -131,7 +131,7 @@ def test_two_processes_loading_at_once_both_succeed(tmp_path):
     assert all(p.returncode == 0 for p in procs)
     assert len(set(outputs)) == 1 and outputs[0].split()[1] == "2000"
     assert not list((tmp_path / "cache").rglob("*.tmp"))
-    again = load_dataset("idx", files=files, cache_dir=tmp_path / "cache")
+    again = load_dataset("idx", **files, cache_dir=tmp_path / "cache")
     assert float(np.asarray(again.x_train, np.float64).sum()) == float(outputs[0].split()[0])
 
 

@@ -28,16 +28,9 @@ def test_cross_entropy_single_sample():
     assert F.cross_entropy(y, np.array([0, 1, 0])) == pytest.approx(-np.log(0.7 + 1e-7))
 
 
-def test_activations_match_their_definitions():
+def test_sigmoid_matches_its_definition_and_stays_finite():
     x = np.array([-800.0, -2.0, 0.0, 3.0, 800.0])
-    np.testing.assert_array_equal(F.relu(x), [0, 0, 0, 3, 800])
-    np.testing.assert_array_equal(F.step(x), [0, 0, 0, 1, 1])
-    np.testing.assert_array_equal(F.identity(x), x)
     s = F.sigmoid(x)
     assert np.all(np.isfinite(s))
     np.testing.assert_allclose(s[1:4], 1 / (1 + np.exp(-x[1:4])))
-
-
-def test_mean_squared_error_is_half_sum_of_squares():
-    assert F.mean_squared_error(np.array([0.1, 0.6, 0.3]), np.array([0, 1, 0])) == \
-        pytest.approx(0.5 * (0.01 + 0.16 + 0.09))
+    assert s[0] == 0.0 and s[-1] == 1.0

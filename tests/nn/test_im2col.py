@@ -3,32 +3,18 @@ import pytest
 
 from cnnsweep.nn.im2col import (
     GeometryError,
-    col2im,
     col2im_channels_last,
-    im2col,
     im2col_channels_last,
     output_size,
 )
-
-
-def naive_im2col(x, fh, fw, stride, pad):
-    N, C, H, W = x.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    oh, ow = (H + 2 * pad - fh) // stride + 1, (W + 2 * pad - fw) // stride + 1
-    rows = []
-    for n in range(N):
-        for i in range(oh):
-            for j in range(ow):
-                patch = xp[n, :, i * stride : i * stride + fh, j * stride : j * stride + fw]
-                rows.append(patch.reshape(-1))
-    return np.array(rows)
+from tests.nn.reference import col2im, im2col, naive_im2col
 
 
 @pytest.mark.parametrize(("shape", "fh", "stride", "pad"), [
     ((2, 3, 7, 7), 3, 1, 0), ((3, 1, 8, 8), 2, 2, 0), ((2, 2, 9, 9), 3, 2, 1),
     ((1, 4, 6, 6), 1, 1, 2), ((2, 3, 5, 5), 5, 1, 0),
 ])
-def test_im2col_matches_naive_loop_exactly(shape, fh, stride, pad):
+def test_reference_im2col_matches_naive_loop_exactly(shape, fh, stride, pad):
     x = np.random.default_rng(0).standard_normal(shape)
     expected = naive_im2col(x, fh, fh, stride, pad)
     np.testing.assert_array_equal(im2col(x, fh, fh, stride, pad), expected)
@@ -37,7 +23,7 @@ def test_im2col_matches_naive_loop_exactly(shape, fh, stride, pad):
 @pytest.mark.parametrize(("shape", "fh", "stride", "pad"), [
     ((2, 3, 7, 7), 3, 1, 0), ((2, 2, 8, 8), 2, 2, 0), ((2, 2, 9, 9), 3, 2, 1),
 ])
-def test_col2im_is_the_adjoint_of_im2col(shape, fh, stride, pad):
+def test_reference_col2im_is_the_adjoint_of_im2col(shape, fh, stride, pad):
     # <im2col(x), c> == <x, col2im(c)> for every x and c defines the adjoint exactly.
     rng = np.random.default_rng(1)
     x = rng.standard_normal(shape)

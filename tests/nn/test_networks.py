@@ -15,9 +15,10 @@ from cnnsweep.nn import (
     build_network,
     make_optimizer,
 )
+from cnnsweep.nn.architectures import plan_network
 from cnnsweep.nn.gradcheck import numerical_gradient, rel_error
 from cnnsweep.nn.layers import Dropout
-from cnnsweep.nn.networks import plan_network
+from cnnsweep.nn.plan import AffinePlan, ConvPlan
 
 
 def network_gradcheck(net, x, t):
@@ -76,10 +77,10 @@ def test_network_gradients_match_numerical(case):
 def test_deep_convnet_shapes_and_gradients():
     spec = DeepConvNetSpec(channels=(2, 2, 2, 2, 3, 3), hidden_size=4, dropout=0.5)
     plan = plan_network(spec, (1, 28, 28))
-    convs = [p for p in plan if p.kind == "conv"]
+    convs = [p for p in plan if isinstance(p, ConvPlan)]
     assert [p.out_shape for p in convs] == [(2, 28, 28), (2, 28, 28), (2, 14, 14), (2, 16, 16),
                                             (3, 8, 8), (3, 8, 8)]
-    assert next(p for p in plan if p.kind == "affine").in_shape == (3, 4, 4)
+    assert next(p for p in plan if isinstance(p, AffinePlan)).in_shape == (3, 4, 4)
     rng = np.random.default_rng(1)
     small = build_network(DeepConvNetSpec((2, 1, 2, 1, 2, 2), 3, 0.5), (1, 12, 12), 2, init="he",
                           rng=rng, dtype=np.float64)
@@ -145,6 +146,6 @@ def test_weight_decay_adds_half_lambda_sum_of_squared_weights():
     x, t = rng.standard_normal((3, 4)), np.array([0, 1, 2])
     squares = sum(np.sum(plain.params[k] ** 2) for k in ("W1", "W2"))
     assert decayed.loss(x, t) == pytest.approx(plain.loss(x, t) + 0.05 * squares, rel=1e-6)
-    g_plain, g_decayed = plain.gradient(x, t), decayed.gradient(x, t)
+    (_, g_plain), (_, g_decayed) = plain.loss_and_gradient(x, t), decayed.loss_and_gradient(x, t)
     np.testing.assert_allclose(g_decayed["W1"], g_plain["W1"] + 0.1 * plain.params["W1"], rtol=1e-5)
     np.testing.assert_array_equal(g_decayed["b1"], g_plain["b1"])

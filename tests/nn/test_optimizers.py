@@ -77,7 +77,7 @@ def test_unknown_optimizer_lists_the_choices():
 
 @pytest.mark.parametrize("lr", [-0.1, 0.0, float("nan")])
 def test_bad_learning_rate_is_named(lr):
-    with pytest.raises(ValueError, match=rf"sgd: learning rate lr={lr} must be a positive"):
+    with pytest.raises(ValueError, match=rf"lr={lr} must be a positive number"):
         make_optimizer("sgd", lr=lr)
 
 

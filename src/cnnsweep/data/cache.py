@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+
+from cnnsweep.atomic import atomic_write, atomic_write_text
 
 MARKER = "complete.json"
 
@@ -38,16 +40,6 @@ def entry_key(sources: Sequence[Path], variant: str) -> str:
     return h.hexdigest()[:20]
 
 
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(array), allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def cached_arrays(name: str, sources: Sequence[Path], variant: str,
                   build: Callable[[], dict[str, np.ndarray]],
                   cache_dir: Path | None = None) -> dict[str, np.ndarray]:
@@ -64,12 +56,11 @@ def cached_arrays(name: str, sources: Sequence[Path], variant: str,
         try:
             entry.mkdir(parents=True, exist_ok=True)
             for key, array in arrays.items():
-                _atomic_save(entry / f"{key}.npy", array)
+                atomic_write(entry / f"{key}.npy",
+                             partial(np.save, arr=np.ascontiguousarray(array), allow_pickle=False))
             info = {"name": name, "variant": variant, "sources": [str(s) for s in sources],
                     "arrays": {k: [list(v.shape), str(v.dtype)] for k, v in arrays.items()}}
-            tmp = entry / f".{MARKER}.{uuid.uuid4().hex}.tmp"
-            tmp.write_text(json.dumps(info, indent=1))
-            os.replace(tmp, marker)
+            atomic_write_text(marker, json.dumps(info, indent=1))
         except OSError:
             return arrays
     info = json.loads(marker.read_text())

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import sys
 import urllib.request
-import uuid
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
+
+from cnnsweep.atomic import atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,6 @@ def download(remote: RemoteFile, dest_dir: Path, mirrors: Sequence[str], *,
         except (OSError, ValueError, EOFError, zlib.error) as exc:
             failures.append(f"{url}: {exc}")
             continue
-        tmp = dest_dir / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-        try:
-            tmp.write_bytes(blob)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write_bytes(target, blob)
         return target
     raise DownloadError(f"could not download {remote.name}:\n  " + "\n  ".join(failures))

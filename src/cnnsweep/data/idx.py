@@ -46,6 +46,24 @@ def read_idx_bytes(path: Path) -> bytes:
         raise IdxError(f"{path}: corrupt gzip stream ({exc})") from exc
 
 
+def read_idx_shape(path: str | os.PathLike) -> tuple[int, ...]:
+    """The array shape an IDX file holds, from its header alone (the data is not decoded)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+            head = f.read(4)
+            if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] not in _CODE_TO_DTYPE:
+                raise IdxError(f"{path}: bad magic number 0x{head.hex()}; not an IDX file")
+            dims = f.read(4 * head[3])
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise IdxError(f"{path}: corrupt gzip stream ({exc})") from exc
+    if len(dims) < 4 * head[3]:
+        raise IdxError(f"{path}: header promises {head[3]} dimensions but the file ends first")
+    return struct.unpack(f">{head[3]}I", dims)
+
+
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     """Decode IDX bytes into a native-endian array."""
     if len(data) < 4:

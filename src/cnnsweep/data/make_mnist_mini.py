@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnsweep.data.datasets import MINI_PATH
-from cnnsweep.data.mnist import decode_verified, locate_mnist
+from cnnsweep.data.mnist import MINI_PATH, decode_verified, locate_mnist
 
 
 def stratified_first(labels: np.ndarray, per_class: int) -> np.ndarray:

@@ -1,15 +1,18 @@
-"""MNIST: where its four IDX files live, how to fetch them, and how to decode them (verified)."""
+"""MNIST: where its four IDX files live, how to fetch them, and how to decode them (verified);
+the datasets `mnist` (full, 60,000/10,000) and `mnist_mini` (embedded, 5,000/1,000)."""
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import ClassVar, TextIO
 
 import numpy as np
 
 from cnnsweep.data.cache import default_cache_dir
+from cnnsweep.data.datasets import SPLITS, DatasetSource
 from cnnsweep.data.download import RemoteFile, download, verify
 from cnnsweep.data.idx import IdxError, parse_idx, read_idx_bytes
 
@@ -31,6 +34,11 @@ MNIST_MIRRORS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist",
     "http://yann.lecun.com/exdb/mnist",
 )
+
+
+MNIST_SHAPE = (1, 28, 28)  # one grey channel of 28×28 pixels
+MNIST_CLASSES = 10
+MINI_PATH = Path(__file__).with_name("mnist_mini.npz")
 
 
 class MissingDataError(FileNotFoundError):
@@ -87,3 +95,42 @@ def decode_verified(paths: dict[str, Path],
             raise ValueError(f"{path}: {exc}; the file is corrupt or not MNIST: {fix}") from None
         arrays[key] = parse_idx(data, str(path))
     return arrays
+
+
+@dataclass(frozen=True)
+class MNIST(DatasetSource):
+    """Full MNIST from its four IDX files: looked up in `data_dir`, else `$MNIST_DIR`, else the
+    user cache; missing files are downloaded from public mirrors and verified when allowed."""
+
+    name: ClassVar[str] = "mnist"
+    data_dir: str | None = None  # folder of the four IDX files (default: $MNIST_DIR)
+    download: bool = True  # fetch missing files from the public mirrors
+
+    def describe(self) -> tuple[tuple[int, ...], int]:
+        return MNIST_SHAPE, MNIST_CLASSES
+
+    def files(self, progress: TextIO | None) -> list[Path]:
+        folder = Path(self.data_dir) if self.data_dir else default_mnist_dir()
+        paths = locate_mnist(folder, fetch=self.download, progress=progress)
+        return [paths[key] for key in SPLITS]
+
+    def decode(self, files: list[Path]) -> dict[str, np.ndarray]:
+        return decode_verified(dict(zip(SPLITS, files, strict=True)))
+
+
+@dataclass(frozen=True)
+class MNISTMini(DatasetSource):
+    """The first 500 training and 100 test images of each digit of real MNIST, shipped inside
+    the package (offline; provenance and licence in MNIST_MINI.md)."""
+
+    name: ClassVar[str] = "mnist_mini"
+
+    def describe(self) -> tuple[tuple[int, ...], int]:
+        return MNIST_SHAPE, MNIST_CLASSES
+
+    def files(self, progress: TextIO | None) -> list[Path]:
+        return [MINI_PATH]
+
+    def decode(self, files: list[Path]) -> dict[str, np.ndarray]:
+        with np.load(files[0], allow_pickle=False) as z:
+            return {k: z[k] for k in SPLITS}

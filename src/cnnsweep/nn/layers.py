@@ -3,13 +3,21 @@
 A layer with parameters keeps them in `params` (and their gradients in `grads`) under local
 names (`W`, `b`, `gamma`, `beta`); the network exposes the same arrays under global names
 (`W1`, `b1`, …), and optimizers update them in place, so nothing is ever copied back.
+
+`backward(dout)` takes the gradient of the loss with respect to the layer's output (the shape
+`forward` returned) and returns the gradient with respect to its input (the shape `forward`
+received), or None where the input gradient is not needed (the network's first layer).
+
+Memory layout: 4-d arrays have the logical shape `(N, C, H, W)`, but between a convolution and
+the next one they lie in memory as `(N, H, W, C)` ("channels-last"): a convolution's GEMM
+produces that order, and ReLU and pooling keep it (tests/nn/test_layout.py holds them to it).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from cnnsweep.nn.functions import labels_to_indices, sigmoid, softmax
+from cnnsweep.nn.functions import cross_entropy, labels_to_indices, sigmoid, softmax
 from cnnsweep.nn.im2col import (
     col2im_channels_last,
     im2col_channels_last,
@@ -31,9 +39,11 @@ class Layer:
         self.params, self.grads, self.buffers = {}, {}, {}
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        """The layer's output; `train` selects training behaviour (dropout, batch statistics)."""
         raise NotImplementedError
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        """dL/dinput from dL/doutput, storing parameter gradients in `grads`."""
         raise NotImplementedError
 
 
@@ -48,11 +58,13 @@ class Relu(Layer):
         self.inplace = inplace
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        """x: any shape → the same shape (and memory layout)."""
         out = np.maximum(x, 0, out=x if self.inplace else None)
         self.positive = out > 0
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        """dout: the output's shape → dx: the same shape (`dout` itself when in place)."""
         return np.multiply(dout, self.positive, out=dout if self.inplace else None)
 
 
@@ -60,10 +72,12 @@ class Sigmoid(Layer):
     """1 / (1 + exp(-x)); any shape."""
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        """x: any shape → the same shape."""
         self.out = sigmoid(x)
         return self.out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        """dout: the output's shape → dx: the same shape."""
         return dout * (1.0 - self.out) * self.out
 
 
@@ -76,6 +90,7 @@ class Affine(Layer):
         self.needs_input_grad = needs_input_grad
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        """x: `(N, ...)` with D values per sample → `(N, M)`."""
         self.input_shape = x.shape
         self.x = x.reshape(x.shape[0], -1)
         out = self.x @ self.params["W"]
@@ -83,6 +98,7 @@ class Affine(Layer):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        """dout: `(N, M)` → dx: the input's shape `(N, ...)`; grads W `(D, M)`, b `(M,)`."""
         self.grads["W"] = self.x.T @ dout
         self.grads["b"] = dout.sum(axis=0)
         if not self.needs_input_grad:
@@ -93,8 +109,10 @@ class Affine(Layer):
 class Convolution(Layer):
     """x `(N, C, H, W)` * W `(FN, C, FH, FW)` + b `(FN,)` → `(N, FN, OH, OW)` by im2col.
 
-    `OH = (H + 2*pad - FH) / stride + 1`. With `needs_input_grad=False` (the first layer) the
-    backward pass skips col2im, the most expensive part of it.
+    `OH = (H + 2*pad - FH) / stride + 1`. The output lies in memory as `(N, OH, OW, FN)`, the
+    order of the GEMM `cols (N*OH*OW, FH*FW*C) · W (FH*FW*C, FN)`. With
+    `needs_input_grad=False` (the first layer) the backward pass skips col2im, the most
+    expensive part of it.
     """
 
     def __init__(self, W: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0,
@@ -105,6 +123,7 @@ class Convolution(Layer):
         self.needs_input_grad = needs_input_grad
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        """x: `(N, C, H, W)`, any memory order → `(N, FN, OH, OW)`, channels-last in memory."""
         W, b = self.params["W"], self.params["b"]
         FN, _, FH, FW = W.shape
         N, _, H, Wd = x.shape
@@ -113,16 +132,22 @@ class Convolution(Layer):
         self.input_shape = x.shape
         # Channels-last columns (see im2col.py); the filters are laid out to match.
         self.col = im2col_channels_last(x, FH, FW, self.stride, self.pad)
+        # (FN, C, FH, FW) → (FN, FH, FW, C) → (FH*FW*C, FN): the columns' order.
         self.col_W = W.transpose(0, 2, 3, 1).reshape(FN, -1).T
         out = self.col @ self.col_W
         out += b
+        # (N*OH*OW, FN) is (N, OH, OW, FN) in memory; viewed as (N, FN, OH, OW), no copy.
         return out.reshape(N, oh, ow, FN).transpose(0, 3, 1, 2)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        """dout: `(N, FN, OH, OW)` → dx: `(N, C, H, W)`, channels-last in memory; grads W
+        `(FN, C, FH, FW)`, b `(FN,)`."""
         W = self.params["W"]
         FN, C, FH, FW = W.shape
-        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)  # free when dout is channels-last
+        # (N, FN, OH, OW) → (N, OH, OW, FN) → (N*OH*OW, FN): free when dout is channels-last.
+        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
         self.grads["b"] = dout.sum(axis=0)
+        # (FH*FW*C, FN) → (FN, FH, FW, C) → (FN, C, FH, FW)
         dW = (self.col.T @ dout).T.reshape(FN, FH, FW, C).transpose(0, 3, 1, 2)
         self.grads["W"] = np.ascontiguousarray(dW)
         if not self.needs_input_grad:
@@ -150,6 +175,7 @@ class Pooling(Layer):
         self.mode = mode
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        """x: `(N, C, H, W)` → `(N, C, OH, OW)` in x's memory order."""
         N, C, H, W = x.shape
         oh = output_size(H, self.pool_h, self.pad, self.stride, layer="pool", window_name="size")
         ow = output_size(W, self.pool_w, self.pad, self.stride, layer="pool", window_name="size")
@@ -172,6 +198,7 @@ class Pooling(Layer):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        """dout: `(N, C, OH, OW)` → dx: `(N, C, H, W)` in the input's memory order."""
         # zeros_like keeps the input's memory order, so a convolution below receives its
         # gradient in the (N, OH, OW, C) order its output was computed in: no copy there.
         dx = np.zeros_like(self.padded)
@@ -207,13 +234,14 @@ class SoftmaxWithLoss(Layer):
     `(N, K)` labels; backward gives `(y - t) / N`."""
 
     def forward(self, x: np.ndarray, t: np.ndarray) -> float:  # type: ignore[override]
+        """x: scores `(N, K)`, t: `(N,)` or `(N, K)` → the mean loss (a float)."""
         self.y = softmax(x)
         self.t = labels_to_indices(t)
-        n = x.shape[0]
-        self.loss = float(-np.log(self.y[np.arange(n), self.t] + 1e-7).sum() / n)
+        self.loss = cross_entropy(self.y, self.t)
         return self.loss
 
     def backward(self, dout: float = 1.0) -> np.ndarray:  # type: ignore[override]
+        """dout: dL/dloss (1.0) → dx: `(N, K)`."""
         n = self.y.shape[0]
         dx = self.y.copy()
         dx[np.arange(n), self.t] -= 1
@@ -232,12 +260,14 @@ class Dropout(Layer):
         self.ratio, self.rng = ratio, rng
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        """x: any shape → the same shape."""
         if not train:
             return x * x.dtype.type(1.0 - self.ratio)
         self.mask = self.rng.random(x.shape, dtype=np.float32) > self.ratio
         return x * self.mask
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        """dout: the output's shape → dx: the same shape."""
         return dout * self.mask
 
 
@@ -259,7 +289,7 @@ class BatchNormalization(Layer):
     def _to_2d(self, x: np.ndarray) -> np.ndarray:
         if x.ndim == 2:
             return x
-        if self.spatial:
+        if self.spatial:  # (N, C, H, W) → (N, H, W, C) → (N*H*W, C)
             return x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
         return x.reshape(x.shape[0], -1)
 
@@ -267,11 +297,12 @@ class BatchNormalization(Layer):
         if len(shape) == 2:
             return y
         if self.spatial:
-            N, C, H, W = shape
+            N, C, H, W = shape  # (N*H*W, C) → (N, H, W, C), viewed as (N, C, H, W)
             return y.reshape(N, H, W, C).transpose(0, 3, 1, 2)
         return y.reshape(shape)
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        """x: `(N, D)` or `(N, C, H, W)` → the same shape."""
         self.input_shape = x.shape
         x2 = self._to_2d(x)
         gamma, beta = self.params["gamma"], self.params["beta"]
@@ -291,6 +322,7 @@ class BatchNormalization(Layer):
         return self._from_2d(gamma * xn + beta, self.input_shape)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        """dout: the input's shape → dx: the same shape; grads gamma, beta `(D,)` or `(C,)`."""
         d2 = self._to_2d(dout)
         n = d2.shape[0]
         self.grads["beta"] = d2.sum(axis=0)

@@ -1,25 +1,39 @@
 """Optimizers behind one interface, `update(params, grads)`, with state per parameter name
-created on the first update; every update is in place, so the network sees it at once."""
+created on the first update; every update is in place, so the network sees it at once.
+
+A new optimizer is one subclass with a `name`: defining it registers it in `OPTIMIZERS`, and its
+`__init__` keyword arguments are its hyper-parameters, with their defaults, for the whole project
+(the config schema `optimizer=<name>` is derived from them; see docs/extending.md).
+"""
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import ClassVar
 
 import numpy as np
 
+from cnnsweep.nn.checks import require_fraction, require_positive
+from cnnsweep.nn.registry import Registered
 
-class Optimizer:
+OPTIMIZERS: dict[str, type[Optimizer]] = {}
+
+
+class Optimizer(Registered):
     """Base class: subclasses implement `step(key, w, g)` for one parameter."""
 
-    name: ClassVar[str] = ""
-    defaults: ClassVar[dict[str, float]] = {}
+    registry: ClassVar[dict[str, type[Optimizer]]] = OPTIMIZERS
 
     def __init__(self, lr: float) -> None:
-        if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-            raise ValueError(f"{self.name}: learning rate lr={lr} must be a positive number")
-        self.lr = float(lr)
+        self.lr = float(require_positive("lr", lr))
         self.state: dict[str, dict[str, np.ndarray]] = {}
+
+    @classmethod
+    def hyperparameters(cls) -> dict[str, float]:
+        """The keyword arguments of `__init__` and their defaults, in order (`lr` first)."""
+        return {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()
+                if p.name != "self"}
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         self.begin_update()
@@ -43,7 +57,6 @@ class SGD(Optimizer):
     """w -= lr * g"""
 
     name = "sgd"
-    defaults: ClassVar[dict[str, float]] = {"lr": 0.01}
 
     def __init__(self, lr: float = 0.01) -> None:
         super().__init__(lr)
@@ -52,21 +65,14 @@ class SGD(Optimizer):
         w -= self.lr * g
 
 
-def _check_fraction(owner: str, name: str, value: float) -> float:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{owner}: {name}={value} must be in [0, 1)")
-    return float(value)
-
-
 class Momentum(Optimizer):
     """v = m*v - lr*g; w += v"""
 
     name = "momentum"
-    defaults: ClassVar[dict[str, float]] = {"lr": 0.01, "momentum": 0.9}
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         super().__init__(lr)
-        self.momentum = _check_fraction(self.name, "momentum", momentum)
+        self.momentum = require_fraction("momentum", momentum)
 
     def step(self, key: str, w: np.ndarray, g: np.ndarray) -> None:
         v = self.slot(key, "v", w)
@@ -93,11 +99,10 @@ class AdaGrad(Optimizer):
     """h += g*g; w -= lr * g / (sqrt(h) + eps)"""
 
     name = "adagrad"
-    defaults: ClassVar[dict[str, float]] = {"lr": 0.01, "eps": 1e-7}
 
     def __init__(self, lr: float = 0.01, eps: float = 1e-7) -> None:
         super().__init__(lr)
-        self.eps = float(eps)
+        self.eps = float(require_positive("eps", eps))
 
     def step(self, key: str, w: np.ndarray, g: np.ndarray) -> None:
         h = self.slot(key, "h", w)
@@ -109,12 +114,11 @@ class RMSprop(Optimizer):
     """h = d*h + (1-d)*g*g; w -= lr * g / (sqrt(h) + eps)"""
 
     name = "rmsprop"
-    defaults: ClassVar[dict[str, float]] = {"lr": 0.01, "decay_rate": 0.99, "eps": 1e-7}
 
     def __init__(self, lr: float = 0.01, decay_rate: float = 0.99, eps: float = 1e-7) -> None:
         super().__init__(lr)
-        self.decay_rate = _check_fraction(self.name, "decay_rate", decay_rate)
-        self.eps = float(eps)
+        self.decay_rate = require_fraction("decay_rate", decay_rate)
+        self.eps = float(require_positive("eps", eps))
 
     def step(self, key: str, w: np.ndarray, g: np.ndarray) -> None:
         h = self.slot(key, "h", w)
@@ -128,15 +132,13 @@ class Adam(Optimizer):
     w -= lr_t * m / (sqrt(v) + eps)"""
 
     name = "adam"
-    defaults: ClassVar[dict[str, float]] = {"lr": 0.001, "beta1": 0.9, "beta2": 0.999,
-                                            "eps": 1e-7}
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-7) -> None:
         super().__init__(lr)
-        self.beta1 = _check_fraction(self.name, "beta1", beta1)
-        self.beta2 = _check_fraction(self.name, "beta2", beta2)
-        self.eps = float(eps)
+        self.beta1 = require_fraction("beta1", beta1)
+        self.beta2 = require_fraction("beta2", beta2)
+        self.eps = float(require_positive("eps", eps))
         self.t = 0
 
     def begin_update(self) -> None:
@@ -161,16 +163,11 @@ class Adam(Optimizer):
         w -= tmp
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {
-    cls.name: cls for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam)
-}
-
-
-def make_optimizer(name: str, **kwargs: float) -> Optimizer:
+def make_optimizer(name: str, **hyperparameters: float) -> Optimizer:
     """An optimizer by registry name, e.g. `make_optimizer('adam', lr=1e-3)`."""
     try:
         cls = OPTIMIZERS[name.lower()]
     except KeyError:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}") \
             from None
-    return cls(**kwargs)
+    return cls(**hyperparameters)

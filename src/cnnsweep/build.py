@@ -1,0 +1,129 @@
+"""A composed config → the checked parts of one run, before any data is loaded.
+
+One step turns the config (a plain dict, as `OmegaConf.to_container` gives it) into the engine's
+own objects: the dataset source, the architecture and its layer plan, the weight init, the
+optimizer and the training settings. Every check is the engine's own and runs once; an error
+becomes a `ConfigError` that names the config key it came from (`optimizer.lr=-0.1 must be a
+positive number`). Neither Hydra nor OmegaConf is imported here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any
+
+from cnnsweep.data.datasets import DatasetSource, LoadOptions, dataset_source, float_dtype
+from cnnsweep.nn.architectures import ARCHITECTURES, Architecture, plan_network
+from cnnsweep.nn.checks import require_not_negative, require_positive
+from cnnsweep.nn.init import WeightInit
+from cnnsweep.nn.optimizers import OPTIMIZERS, Optimizer
+from cnnsweep.nn.plan import LayerPlan
+from cnnsweep.train import TrainSettings
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key, the value and the fix."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The trainer settings that belong to the run rather than to the training loop."""
+
+    weight_decay: float = 0.0  # L2 λ: 0.5·λ·ΣW² added to the loss (weights, not biases)
+    dtype: str = "float32"  # float32 | float64: the data's and the network's
+    # BLAS threads per run. OpenBLAS sums in a different order with another thread count, so
+    # a fixed count keeps results identical under any n_jobs and launcher.
+    threads: int = 1
+    save_params: bool = True  # params.npz (final) and params_init.npz (first layer at start)
+
+    def __post_init__(self) -> None:
+        require_not_negative("weight_decay", self.weight_decay)
+        float_dtype(self.dtype)
+        require_positive("threads", self.threads)
+
+
+@dataclass(frozen=True)
+class RunParts:
+    """Everything one run needs, checked; only the data and the weights are still to come."""
+
+    source: DatasetSource
+    load_options: LoadOptions
+    input_shape: tuple[int, ...]
+    n_classes: int
+    architecture: Architecture
+    layers: list[LayerPlan]
+    init: WeightInit
+    optimizer: Optimizer
+    training: TrainSettings
+    run: RunSettings
+    seed: int
+
+
+@contextlib.contextmanager
+def keyed(prefix: str) -> Iterator[None]:
+    """Turn the engine's `name=value …` errors into ConfigErrors named by their config key."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{prefix}{exc}") from None
+
+
+def _field_type(cls: type, name: str) -> Any:
+    return typing.get_type_hints(cls)[name]
+
+
+def construct(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
+    """An instance of the dataclass `cls` from the config mapping `values`: nested dataclasses
+    from sub-mappings, tuples from lists; keys that are not fields of `cls` are left out."""
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in values:
+            continue
+        value, kind = values[f.name], _field_type(cls, f.name)
+        if value is None and type(None) not in typing.get_args(kind):
+            continue  # a key of another architecture, unset for this one: the default holds
+        if is_dataclass(kind) and isinstance(value, Mapping):
+            value = construct(kind, value, f"{prefix}{f.name}.")
+        elif typing.get_origin(kind) is tuple and isinstance(value, list):
+            value = tuple(value)
+        kwargs[f.name] = value
+    with keyed(prefix):
+        return cls(**kwargs)
+
+
+def build_run(config: Mapping[str, Any]) -> RunParts:
+    """Check `config` and build what its run needs; raises ConfigError naming the key."""
+    opt = dict(config["optimizer"])
+    with keyed("optimizer."):
+        optimizer_class = OPTIMIZERS.get(opt.get("name"))
+        if optimizer_class is None:
+            raise ValueError(f"name={opt.get('name')!r} is not one of {', '.join(OPTIMIZERS)}")
+        optimizer = optimizer_class(**{k: v for k, v in opt.items()
+                                       if k in optimizer_class.hyperparameters()})
+    trainer = config["trainer"]
+    training = construct(TrainSettings, trainer, "trainer.")
+    run = construct(RunSettings, trainer, "trainer.")
+    init = construct(WeightInit, config["init"], "init.")
+    with keyed(""):
+        architecture_class = ARCHITECTURES.get(config.get("network"))
+        if architecture_class is None:
+            raise ValueError(f"network={config.get('network')!r} is not one of "
+                             f"{', '.join(ARCHITECTURES)}; choose it with arch=<name>")
+    architecture = construct(architecture_class, config)
+
+    dataset = config["dataset"]
+    with keyed("dataset."):
+        source_class = dataset_source(dataset["name"])
+    source = construct(source_class, dataset, "dataset.")
+    load_options = construct(LoadOptions, dataset, "dataset.")
+    with keyed("dataset."):
+        input_shape, n_classes = source.describe()
+    with keyed(""):  # a GeometryError names the layer and the sizes
+        layers = plan_network(architecture, input_shape, n_classes)
+    return RunParts(source, load_options, input_shape, n_classes, architecture, layers, init,
+                    optimizer, training, run, int(config.get("seed", 0)))
