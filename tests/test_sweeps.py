@@ -52,6 +52,28 @@ def test_every_sweep_file_composes(hydra_compose, sweep):
     build_run(OmegaConf.to_container(cfg, resolve=True))
 
 
+def leaves(tree: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_sweep_files_hold_only_what_they_change(hydra_compose, sweep):
+    text = yaml.safe_load((REPO / "sweeps" / f"{sweep}.yaml").read_text())
+    groups = [f"{key.split('/')[-1]}={value}" for entry in text.get("defaults", [])
+              for key, value in entry.items() if key.startswith("override /")
+              and not key.startswith("override /hydra")]
+    base = hydra_compose(config_name="config", overrides=groups)
+    values = leaves({k: v for k, v in text.items() if k not in ("defaults", "hydra")})
+    restated = [key for key, value in values.items() if OmegaConf.select(base, key) == value]
+    assert not restated, f"sweeps/{sweep}.yaml restates defaults: {restated}"
+
+
 def expected_figures(sweep: str) -> list[str]:
     text = yaml.safe_load((REPO / "sweeps" / f"{sweep}.yaml").read_text())
     return text.get("compare", {}).get("figures", ["loss", "accuracy", "metric", "filters"])
