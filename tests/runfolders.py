@@ -34,12 +34,13 @@ def make_run(sweep: Path, overrides: list[str], config: dict, *, status: str | N
     (run / runfolder.OVERRIDES).write_text(yaml.safe_dump(overrides))
     if status is None:  # unfinished: the evaluation before training and a first step
         with runfolder.RunWriter(run) as writer:
-            writer.write_epoch(0, 0, 0.1, 0.1, float("nan"), 0.0)
+            writer.write_epoch(0, 0, 0.1, 0.1, float("nan"), 0.0, 100, 100)
             writer.write_step(1, 1, 2.3)
         return run
     if status == "failed":  # failed before training: the summary says why
         runfolder.write_summary(run, {"status": "failed", "error": "ValueError: something broke",
-                                      "wall_seconds": 0.1})
+                                      "wall_seconds": 0.1, "config": config,
+                                      "overrides": overrides})
         return run
     per_epoch = max(iterations // epochs, 1)
     its = np.arange(1, iterations + 1)
@@ -49,11 +50,13 @@ def make_run(sweep: Path, overrides: list[str], config: dict, *, status: str | N
             acc = 0.1 + (test_acc - 0.1) * e / epochs
             for i in its[(its - 1) // per_epoch + 1 == e]:
                 writer.write_step(int(i), e, float(loss[i - 1]))
-            writer.write_epoch(e, e * per_epoch, acc + 0.01, acc, float("nan"), e * 0.5)
+            writer.write_epoch(e, e * per_epoch, acc + 0.01, acc, float("nan"), e * 0.5, 100,
+                               100)
     runfolder.write_summary(run, {
         "status": status, "test_acc": test_acc, "train_acc": test_acc + 0.01,
         "wall_seconds": 1.5, "images_per_second": 3000.0, "iterations": iterations,
-        "epochs": epochs, "config_hash": "x", "seed": config.get("seed", 0)})
+        "epochs": epochs, "config_hash": "x", "seed": config.get("seed", 0), "config": config,
+        "overrides": overrides})
     if filters:
         rng = np.random.default_rng(0)
         first = runfolder.FIRST_LAYER

@@ -1,9 +1,12 @@
+"""A comparison's files and what they say: tables, figures, verdict, pooling, output folders."""
+
 import re
 
+import pandas as pd
 import pytest
 
 from cnnsweep.cli import main as cli
-from cnnsweep.plots import smooth
+from cnnsweep.report import compare
 from tests.runfolders import base_config, make_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -21,66 +24,82 @@ def sweep(tmp_path):
     return folder
 
 
-def test_compare_writes_table_figures_and_reports(sweep, capsys):
-    assert cli(["compare", str(sweep)]) == 0
-    assert "report.html" in capsys.readouterr().out
-    runs = sorted(p.name for p in sweep.iterdir() if (p / ".hydra").is_dir())
-    for name in ("loss", "accuracy", "metric", "filters"):
-        png = (sweep / f"{name}.png").read_bytes()
-        assert png.startswith(PNG_MAGIC) and len(png) > 5000, name
-        assert (sweep / f"{name}.svg").read_text().lstrip().startswith("<?xml")
-    csv = (sweep / "runs.csv").read_text()
-    assert csv.count("\n") == 1 + 7
-    md = (sweep / "report.md").read_text()
-    html = (sweep / "report.html").read_text()
-    for run in runs:
-        assert run in md and run in html
-    for name in ("loss", "accuracy", "metric", "filters"):
-        assert f"({name}.png)" in md
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 4
-    assert "7 runs: 6 ok, 1 failed" in md
-    assert "## Runs that did not finish ok" in md and "something broke" in md
-    # Best setting first, aggregated over its two seeds.
-    table = md.split("## Settings by test_acc")[1]
-    first = table.strip().splitlines()[2]
-    assert "| 1 | adam | 0.945 | 0.007071 | 2 |" in first
-
-
-def test_compare_into_another_folder_with_explicit_keys(sweep, tmp_path):
-    out = tmp_path / "report"
-    assert cli(["compare", str(sweep), "--by", "optimizer", "--metric", "train_acc",
-                "--out", str(out)]) == 0
-    assert (out / "report.html").is_file() and (out / "metric.png").is_file()
-    assert "Settings by train_acc" in (out / "report.md").read_text()
-
-
-def test_unknown_metric_lists_the_recorded_ones(sweep, capsys):
-    assert cli(["compare", str(sweep), "--metric", "f1"]) == 2
-    err = capsys.readouterr().err
-    assert "metric 'f1' was not recorded by any run; the metrics are test_acc, train_acc" in err
-
-
-def test_folder_without_runs(tmp_path, capsys):
-    assert cli(["compare", str(tmp_path)]) == 2
-    assert "no run folders" in capsys.readouterr().err
-
-
-def test_two_keys_give_a_heat_map_and_panels(tmp_path):
+@pytest.fixture
+def grid(tmp_path):
     folder = tmp_path / "grid"
     for opt in ("sgd", "adam"):
-        for fn in (8, 16, 30):
+        for fn in (16, 30):
             make_run(folder, [f"optimizer={opt}", f"conv.filter_num={fn}"],
-                     base_config(conv={"filter_num": fn}), test_acc=0.5 + fn / 100)
-    assert cli(["compare", str(folder)]) == 0
-    md = (folder / "report.md").read_text()
-    assert "Compared keys: optimizer, conv.filter_num" in md
-    assert (folder / "metric.png").stat().st_size > 5000
+                     base_config(optimizer={"name": opt}, conv={"filter_num": fn}),
+                     test_acc=0.5 + fn / 100 + (0.3 if opt == "adam" else 0))
+    return folder
 
 
-def test_smooth_keeps_length_and_flattens_noise():
-    import numpy as np
+def test_a_report_holds_tables_figures_and_the_verdict(sweep):
+    report = compare([sweep])
+    assert report == sweep / "report.html"
+    for name in ("loss", "accuracy", "metric", "filters"):
+        assert (sweep / f"{name}.png").read_bytes().startswith(PNG_MAGIC), name
+        assert (sweep / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+        assert not (sweep / f"{name}.svg").exists()  # svg only when asked for
+    runs = pd.read_csv(sweep / "runs.csv")
+    assert len(runs) == 7 and not [c for c in runs.columns if c.startswith("_")]
+    settings = pd.read_csv(sweep / "settings.csv")
+    assert settings["optimizer"].tolist() == ["adam", "momentum", "sgd"]
+    assert settings["n"].tolist() == [2, 2, 2] and settings["mean"].iloc[0] == pytest.approx(0.945)
+    tex = (sweep / "settings.tex").read_text()
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "adam" in tex
+    md = (sweep / "report.md").read_text()
+    assert md.splitlines()[2].startswith("Best: optimizer=adam, test_acc 0.9450 ± ")
+    assert "but 2 seeds per setting are too few to tell" in md
+    assert "7 runs: 6 ok, 1 failed." in md and "differ by seeds" in md
+    assert "## Runs that did not finish ok" in md and "something broke" in md
+    html = report.read_text()
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 4
+    assert html.count('class="dataframe sortable"') == 2 and "<script>" in html
+    for run in sorted(p.name for p in sweep.iterdir() if (p / ".hydra").is_dir()):
+        assert run in md and run in html
 
-    y = np.r_[np.ones(50), np.zeros(50)] + np.random.default_rng(0).normal(0, 0.3, 100)
-    s = smooth(y, 11)
-    assert s.shape == y.shape
-    assert np.std(np.diff(s)) < np.std(np.diff(y)) / 3
+
+def test_another_comparison_never_overwrites_the_sweeps_own_report(grid, capsys):
+    compare([grid])
+    own = (grid / "report.html").read_bytes()
+    assert cli(["compare", str(grid), "--by", "optimizer", "--metric", "train_acc"]) == 0
+    out = grid / "compare" / "by-optimizer_train_acc"
+    assert f"report: {out / 'report.html'}" in capsys.readouterr().out
+    assert (out / "report.html").is_file() and (out / "metric.png").is_file()
+    assert cli(["compare", str(grid), "--figures", "metric"]) == 0
+    assert (grid / "compare" / "by-optimizer+conv.filter_num_test_acc_figures-metric"
+            / "report.html").is_file()
+    assert (grid / "report.html").read_bytes() == own
+    before = (grid / "report.md").read_text()
+    assert cli(["compare", str(grid)]) == 0  # the sweep's own options: its own report again
+    assert f"report: {grid / 'report.html'}" in capsys.readouterr().out
+    assert (grid / "report.md").read_text().split("Generated")[0] == before.split("Generated")[0]
+    assert sorted(p.name for p in (grid / "compare").iterdir()) == [
+        "by-optimizer+conv.filter_num_test_acc_figures-metric", "by-optimizer_train_acc"]
+
+
+def test_left_out_keys_are_pooled_aloud(grid, capsys):
+    report = compare([grid], by=["optimizer"], out=grid / "pooled")
+    err = capsys.readouterr().err
+    assert "pooled over conv.filter_num (2 values)" in err
+    md = report.with_suffix(".md").read_text()
+    assert "Pooled over conv.filter_num (2 values)" in md
+    assert "differ by runs" in md and "over seeds" not in md
+
+
+def test_two_sweeps_of_the_same_settings_are_compared_side_by_side(tmp_path):
+    for name, shift in (("before", 0.0), ("after", 0.05)):
+        for opt in ("sgd", "adam"):
+            make_run(tmp_path / name, [f"optimizer={opt}"], base_config(optimizer={"name": opt}),
+                     test_acc=0.6 + shift + (0.3 if opt == "adam" else 0))
+    report = compare([tmp_path / "before", tmp_path / "after"])
+    assert report.parent == \
+        tmp_path / "before" / "compare" / "by-optimizer+sweep_test_acc_with-after"
+    settings = pd.read_csv(report.parent / "settings.csv")
+    assert sorted(settings["sweep"]) == ["after", "after", "before", "before"]
+    assert settings["n"].tolist() == [1, 1, 1, 1]
+    pooled = compare([tmp_path / "before", tmp_path / "after"], pool_sweeps=True)
+    assert pd.read_csv(pooled.parent / "settings.csv")["n"].tolist() == [2, 2]
+    assert "Pooled over sweep (2 values)" in pooled.with_suffix(".md").read_text()

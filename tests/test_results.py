@@ -1,7 +1,10 @@
+import json
+
 import numpy as np
 import pytest
 
-from cnnsweep.results import NoRunsError, aggregate, load_results
+from cnnsweep.results import NoRunsError, load_results
+from cnnsweep.stats import settings_table
 from tests.runfolders import base_config, make_run
 
 
@@ -53,12 +56,12 @@ def test_steps_and_epochs_are_tidy_and_joined_with_the_swept_values(sweep):
 
 def test_repeats_aggregate_to_mean_std_and_count(sweep):
     r = load_results([sweep])
-    table = aggregate(r.runs, r.varying, "test_acc")
+    table = settings_table(r, "test_acc")
     best = table.iloc[0]
     assert (best["optimizer"], best["conv.filter_num"]) == ("adam", 30)
     assert best["mean"] == pytest.approx(np.mean([0.92, 0.94]))
     assert best["std"] == pytest.approx(np.std([0.92, 0.94], ddof=1))
-    assert best["count"] == 2
+    assert best["n"] == 2
     assert len(table) == 4  # the failed and unfinished runs have no metric to aggregate
 
 
@@ -83,14 +86,17 @@ def test_a_sweep_over_seeds_alone_compares_one_setting_with_repeats(tmp_path):
                  test_acc=0.9 + seed / 100)
     r = load_results([tmp_path / "s"])
     assert r.varying == []
-    table = aggregate(r.runs, r.varying, "test_acc")
-    assert len(table) == 1 and table.iloc[0]["count"] == 3
+    table = settings_table(r, "test_acc")
+    assert len(table) == 1 and table.iloc[0]["n"] == 3
     assert table.iloc[0]["mean"] == pytest.approx(0.91)
 
 
 def test_runs_without_recorded_overrides_compare_the_config_values_that_differ(tmp_path):
     for lr in (0.1, 0.01):
         make_run(tmp_path / "s", [f"optimizer.lr={lr}"], base_config(optimizer={"lr": lr}))
-    for overrides in (tmp_path / "s").glob("*/.hydra/overrides.yaml"):
-        overrides.write_text("[]\n")
+    for run in (tmp_path / "s").iterdir():  # no overrides anywhere, as Hydra's compose API
+        (run / ".hydra" / "overrides.yaml").write_text("[]\n")
+        summary = json.loads((run / "summary.json").read_text())
+        summary["overrides"] = []
+        (run / "summary.json").write_text(json.dumps(summary))
     assert load_results([tmp_path / "s"]).varying == ["optimizer.lr"]

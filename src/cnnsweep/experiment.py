@@ -63,18 +63,25 @@ def versions() -> dict[str, str | None]:
 class RunProgress(TrainingCallback):
     """Writes each step and evaluation into the run folder and logs one line per epoch."""
 
-    def __init__(self, writer: RunWriter, label: str) -> None:
+    def __init__(self, writer: RunWriter, label: str, train_size: int, test_size: int) -> None:
         self.writer, self.label = writer, label
+        self.sizes = {"train": train_size, "test": test_size}
 
     def on_step(self, record: StepRecord) -> None:
         self.writer.write_step(record.iteration, record.epoch, record.train_loss)
 
     def on_epoch(self, record: EpochRecord, of_epochs: int) -> None:
         self.writer.write_epoch(record.epoch, record.iteration, record.train_acc,
-                                record.test_acc, record.val_acc, record.seconds)
-        val = "" if np.isnan(record.val_acc) else f" val_acc {record.val_acc:.4f}"
-        log.info("%sepoch %d/%d  train_acc %.4f  test_acc %.4f%s  (%.1f s)", self.label,
-                 record.epoch, of_epochs, record.train_acc, record.test_acc, val, record.seconds)
+                                record.test_acc, record.val_acc, record.seconds,
+                                record.train_sample, record.test_sample)
+        val = "" if np.isnan(record.val_acc) else f"  val_acc {record.val_acc:.4f}"
+        log.info("%sepoch %d/%d  %s %.4f  %s %.4f%s  (%.1f s)", self.label, record.epoch,
+                 of_epochs, self._name("train", record.train_sample), record.train_acc,
+                 self._name("test", record.test_sample), record.test_acc, val, record.seconds)
+
+    def _name(self, split: str, sample: int) -> str:
+        """`test_acc[1000]` when the evaluation used the first 1,000 images, else `test_acc`."""
+        return f"{split}_acc" if sample >= self.sizes[split] else f"{split}_acc[{sample}]"
 
 
 def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict) -> None:
@@ -96,7 +103,8 @@ def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict) -> Non
                               {runfolder.FIRST_LAYER: network.params[runfolder.FIRST_LAYER]})
     with RunWriter(run_dir) as writer, threadpool_limits(limits=parts.run.threads):
         result = train(network, parts.optimizer, data.x_train, data.t_train, data.x_test,
-                       data.t_test, parts.training, rng, RunProgress(writer, label),
+                       data.t_test, parts.training, rng,
+                       RunProgress(writer, label, len(data.x_train), len(data.x_test)),
                        data.x_val, data.t_val)
     if parts.run.save_params:
         runfolder.save_arrays(run_dir / runfolder.PARAMS, network.state_dict())
@@ -107,7 +115,7 @@ def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict) -> Non
         train_seconds=round(result.train_seconds, 3),
         images_per_second=round(result.images_per_second, 1),
         final_train_loss=result.steps[-1].train_loss if result.steps else None,
-        train_acc=last.train_acc,
+        train_acc=last.train_acc, train_sample=last.train_sample,
         # The whole test set at the end; a diverged run keeps its last sampled evaluation.
         test_acc=last.test_acc if result.diverged else result.final_test_acc,
         val_acc=None if np.isnan(last.val_acc) else last.val_acc,
@@ -115,7 +123,8 @@ def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict) -> Non
     )
 
 
-def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "") -> dict[str, Any]:
+def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "",
+                   overrides: list[str] | None = None) -> dict[str, Any]:
     """Train the run of `cfg` into `run_dir` unless it is already done; return its summary.
 
     A folder holding an `ok` summary of the same config hash is skipped (resume). Anything
@@ -123,7 +132,8 @@ def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "") -> dict[str,
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    digest = runfolder.config_hash(OmegaConf.to_container(cfg, resolve=True))
+    config = OmegaConf.to_container(cfg, resolve=True)
+    digest = runfolder.config_hash(config)
     previous = runfolder.read_summary(run_dir)
     if runfolder.status_of(previous) == Status.OK and previous.get("config_hash") == digest:
         log.info("%salready done (status ok, same config), skipped", label)
@@ -144,8 +154,15 @@ def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "") -> dict[str,
         log.error("%sfailed: %s: %s", label, type(exc).__name__, exc)
     summary["wall_seconds"] = round(time.perf_counter() - start, 3)
     summary["finished_at"] = datetime.now(timezone.utc).isoformat()
+    # The analysis reads these from here: one JSON file per run instead of two YAML files.
+    summary.update(config=config, overrides=list(overrides or []))
     runfolder.write_summary(run_dir, summary)
     return summary
+
+
+def _images(sample: int, size: int) -> str:
+    return f"all {size:,} training images" if sample >= size else \
+        f"the first {sample:,} training images"
 
 
 def describe(summary: dict, run_dir: Path) -> str:
@@ -154,7 +171,11 @@ def describe(summary: dict, run_dir: Path) -> str:
         return f"run failed: {summary.get('error')}\nrun folder: {run_dir}"
     lines = [f"status {summary['status']}" + (f" ({summary['message']})"
                                                if summary.get("message") else ""),
-             f"test accuracy {summary['test_acc']:.4f}  (train {summary['train_acc']:.4f})",
+             f"test accuracy on all {summary['test_size']:,} test images "
+             f"{summary['test_acc']:.4f}" if summary["status"] == Status.OK else
+             f"test accuracy at the last evaluation {summary['test_acc']:.4f}",
+             f"train accuracy on {_images(summary['train_sample'], summary['train_size'])} "
+             f"{summary['train_acc']:.4f}",
              f"time {summary['wall_seconds']:.1f} s, {summary['images_per_second']:.0f} images/s "
              f"in training, {summary['param_count']:,} parameters",
              f"run folder: {run_dir}"]
@@ -174,7 +195,7 @@ def main(cfg: DictConfig) -> float:
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     label = f"[{run_dir.name}] " if multirun else ""
-    summary = run_experiment(cfg, run_dir, label)
+    summary = run_experiment(cfg, run_dir, label, list(hc.overrides.task))
     failed = runfolder.status_of(summary) == Status.FAILED
     if not multirun:
         print(describe(summary, run_dir), file=sys.stderr if failed else sys.stdout)

@@ -1,20 +1,41 @@
-"""The comparison of a sweep: `runs.csv`, figures, `report.md` and a self-contained
-`report.html` (figures embedded), written from the results DataFrames only."""
+"""The comparison of a sweep: `runs.csv`, `settings.csv`/`settings.tex`, figures (PNG, SVG,
+PDF), and `report.md` and `report.html` rendered from one document.
+
+A sweep's own report (in its folder) is written only by the comparison its sweep file asks for;
+any other comparison of it goes to `<sweep>/compare/<options>/` (or `--out`).
+"""
 
 from __future__ import annotations
 
-import base64
-import html
-from collections.abc import Sequence
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from multiprocessing.pool import Pool
 from pathlib import Path
 
 import pandas as pd
 
 from cnnsweep import plots
-from cnnsweep.compare_options import CompareOptions
-from cnnsweep.results import Results, aggregate, gather
+from cnnsweep.compare_options import CompareOptions, default_figures
+from cnnsweep.document import (
+    Code,
+    Document,
+    Heading,
+    Image,
+    Items,
+    Paragraph,
+    Table,
+    to_html,
+    to_markdown,
+)
+from cnnsweep.figures.style import FORMATS
+from cnnsweep.results import Results, gather
 from cnnsweep.runfolder import Status
+from cnnsweep.stats import add_seeds_command, settings_table, verdict
+
+COMPARE_FOLDER = "compare"  # other comparisons of a sweep go below it
 
 
 class UnknownMetricError(KeyError):
@@ -24,118 +45,152 @@ class UnknownMetricError(KeyError):
         return str(self.args[0])
 
 
-def best_table(results: Results, metric: str) -> pd.DataFrame:
-    """One row per setting, best first: metric mean ± std over seeds, count, time, speed."""
-    table = aggregate(results.runs, results.varying, metric)
-    table.insert(0, "rank", range(1, len(table) + 1))
-    return table.rename(columns={"mean": f"{metric} mean", "std": f"{metric} std",
-                                 "count": "runs"})
+@dataclass(frozen=True)
+class Comparison:
+    results: Results  # compared by the resolved keys
+    options: CompareOptions  # every option resolved (figures listed)
+    own: bool  # the comparison the sweep file asks for
 
 
-def runs_table(results: Results, metric: str) -> pd.DataFrame:
-    columns = ["run", "status", *results.varying, "seed", metric, "train_acc", "wall_seconds",
-               "images_per_second", "error"]
-    seen = list(dict.fromkeys(c for c in columns if c in results.runs))
-    table = results.runs[seen].sort_values(metric, ascending=False, na_position="last")
-    return table.reset_index(drop=True)
+def resolve(paths: Sequence[str | Path], results: Results | None = None,
+            **given: object) -> Comparison:
+    """The runs and every option, checked before anything is written: unknown keys, figure
+    types or metrics raise with the values that exist."""
+    results = results if results is not None else gather(paths, bool(given.get("pool_sweeps")))
+    saved = CompareOptions.from_mapping(results.compare_settings())
+    own = saved.updated(figures=saved.figures or default_figures(len(
+        results.by(saved.by).varying)))
+    options = saved.updated(**given)
+    results = results.by(options.by)
+    options = options.updated(figures=options.figures or default_figures(len(results.varying)))
+    if options.metric not in results.metrics():
+        raise UnknownMetricError(f"metric {options.metric!r} was not recorded by any run; the "
+                                 f"metrics are {', '.join(results.metrics()) or '(none)'}")
+    unknown = [n for n in options.figures if n not in plots.FIGURES]
+    if unknown:
+        raise ValueError(f"unknown figure type {', '.join(unknown)}; the types are "
+                         f"{', '.join(plots.FIGURES)}")
+    unknown = [f for f in options.formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown figure format {', '.join(unknown)}; the formats are "
+                         f"{', '.join(FORMATS)}")
+    plots.panel_key(results, options.panels)  # an unknown panel key fails here
+    same = options.updated(by=tuple(results.varying)) == own.updated(
+        by=tuple(results.by(saved.by).varying))
+    return Comparison(results, options, same and len(paths) == 1)
 
 
-def _fmt(table: pd.DataFrame) -> pd.DataFrame:
-    out = table.copy()
-    for column in out.columns:
-        if pd.api.types.is_float_dtype(out[column]):
-            out[column] = out[column].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
-    return out.fillna("")
-
-
-def _markdown_table(table: pd.DataFrame) -> str:
-    table = _fmt(table).astype(str)
-    cells = [[c.replace("|", "\\|").replace("\n", " ")[:200] for c in row]
-             for row in table.to_numpy().tolist()]
-    header = "| " + " | ".join(table.columns) + " |"
-    rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    return "\n".join([header, rule, *("| " + " | ".join(r) + " |" for r in cells)])
+def output_folder(paths: Sequence[str | Path], comparison: Comparison,
+                  out: str | Path | None) -> Path:
+    """`out`, else the sweep's own folder for its own comparison, else a folder named after
+    the options under `<first folder>/compare/`."""
+    if out is not None:
+        return Path(out)
+    first = Path(paths[0])
+    if comparison.own:
+        return first
+    o = comparison.options
+    parts = [f"by-{'+'.join(comparison.results.varying) or 'none'}", o.metric]
+    defaults = CompareOptions()
+    if o.figures != default_figures(len(comparison.results.varying)):
+        parts.append(f"figures-{'+'.join(o.figures)}")
+    for name in ("smooth", "panels", "top", "loss_ylim"):
+        if getattr(o, name) != getattr(defaults, name):
+            parts.append(f"{name}-{getattr(o, name)}")
+    if o.pool_sweeps:
+        parts.append("pooled")
+    parts += [f"with-{Path(p).name}" for p in paths[1:]]
+    slug = re.sub(r"[^\w.+=-]+", "-", "_".join(parts)).strip("-")[:150]
+    return first / COMPARE_FOLDER / slug
 
 
 def _status_line(results: Results) -> str:
     counts = results.runs["status"].value_counts()
-    parts = [f"{counts[s]} {s}" for s in (*(s.value for s in Status), *counts.index)
-             if s in counts]
-    return f"{len(results.runs)} runs: " + ", ".join(dict.fromkeys(parts))
+    order = [s.value for s in Status] + [s for s in counts.index if s not in set(Status)]
+    return f"{len(results.runs)} runs: " + ", ".join(f"{counts[s]} {s}" for s in order
+                                                      if s in counts)
 
 
-def compare(paths: Sequence[str | Path], *, by: Sequence[str] | None = None,
-            metric: str | None = None, out: str | Path | None = None,
-            figures: Sequence[str] | None = None, smooth: int | None = None,
-            loss_ylim: Sequence[float] | None = None, panels: str | None = None,
-            top: int | None = None, results: Results | None = None) -> Path:
+def _settings_for_people(table: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
+    """The settings table as the report shows it: mean ± CI half-width, n, p vs best."""
+    half = (table["ci_high"] - table["mean"]).where(table["n"] > 1)
+    shown = table[["rank", *keys]].copy() if keys else table[["rank", "setting"]].copy()
+    shown[f"{metric} mean"] = table["mean"]
+    shown["± 95% CI"] = half
+    shown["n"] = table["n"]
+    shown["std"] = table["std"]
+    shown["p vs best"] = table["p_vs_best"]
+    shown["beyond noise"] = table["distinguishable"].map(
+        {True: "yes", False: "no"}).astype(object)
+    shown["seconds"] = table["wall_seconds"]
+    return shown
+
+
+def runs_table(results: Results, metric: str) -> pd.DataFrame:
+    columns = ["run", "status", *results.varying, "seed", metric, "train_acc", "best_test_acc",
+               "wall_seconds", "images_per_second", "error"]
+    present = list(dict.fromkeys(c for c in columns if c in results.runs))
+    return results.runs[present].sort_values(metric, ascending=False, na_position="last") \
+        .reset_index(drop=True)
+
+
+def write_latex(table: pd.DataFrame, path: Path) -> None:
+    """A booktabs table (pandas' Styler), numbers as in the report."""
+    styler = table.style.hide(axis="index").format(precision=4, na_rep="")
+    path.write_text(styler.to_latex(hrules=True, column_format="l" * len(table.columns)))
+
+
+def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
+            results: Results | None = None, interrupted: bool = False, helper: Pool | None = None,
+            warn: Callable[[str], object] = lambda m: print(m, file=sys.stderr),
+            **options: object) -> Path:
     """Compare every run under `paths`; returns the path of `report.html`.
 
-    Options left at None come from the runs' own `compare` config (so a sweep file's figure
-    choices apply when it is compared again), else from the defaults.
+    Options left at None (`by`, `metric`, `figures`, `smooth`, `loss_ylim`, `panels`, `top`,
+    `pool_sweeps`) come from the runs' own `compare` config, else from CompareOptions.
     """
-    results = results if results is not None else gather(paths)
-    saved = results.compare_settings()
-    defaults = CompareOptions()
-    by = by or saved.get("by")
-    if by:
-        results = results.by(by)
-    metric = metric or saved.get("metric") or defaults.metric
-    if metric not in results.metrics():
-        raise UnknownMetricError(f"metric {metric!r} was not recorded by any run; the metrics "
-                                 f"are {', '.join(results.metrics()) or '(none: no run ended)'}")
-    names = list(figures or saved.get("figures") or defaults.figures)
-    unknown = [n for n in names if n not in plots.FIGURES]
-    if unknown:
-        raise ValueError(f"unknown figure type {', '.join(unknown)}; the types are "
-                         f"{', '.join(plots.FIGURES)}")
-    ylim = loss_ylim or saved.get("loss_ylim")
-    options = plots.FigureOptions(
-        metric=metric, smooth=smooth or saved.get("smooth") or defaults.smooth,
-        loss_ylim=tuple(ylim) if ylim else None, panels=panels or saved.get("panels"),
-        top=top or saved.get("top") or defaults.top)
-    out_dir = Path(out) if out else Path(paths[0])
+    comparison = resolve(paths, results, **options)
+    results, o = comparison.results, comparison.options
+    out_dir = output_folder(paths, comparison, out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    pooled = ", ".join(f"{k} ({results.runs[k].nunique()} values)" for k in results.pooled)
+    if pooled:
+        warn(f"cnnsweep compare: pooled over {pooled}: their runs count as repeats of one "
+             "setting; compare by them with --by")
+
+    ctx = plots.figure_context(results, o)
+    figures = plots.FigureJobs(o.figures, results, ctx, out_dir, helper)
+    table = settings_table(results, o.metric)
     results.table().to_csv(out_dir / "runs.csv", index=False)
+    table.to_csv(out_dir / "settings.csv", index=False)
+    shown = _settings_for_people(table, results.varying, o.metric)
+    write_latex(shown, out_dir / "settings.tex")
+    drawn = figures.finish()
 
-    figures_drawn = {name: plots.FIGURES[name](results, out_dir, options) for name in names}
-    figures_drawn = {k: v for k, v in figures_drawn.items() if v is not None}
-    captions = {k: plots.CAPTIONS[k].format(metric=metric) for k in figures_drawn}
-    best, runs = best_table(results, metric), runs_table(results, metric)
+    doc = Document(f"cnnsweep comparison: {', '.join(str(p) for p in paths)}")
+    sweep_dir = str(paths[0]) if len(paths) == 1 else None
+    found = verdict(table, o.metric, ctx.spread, add_seeds_command(results, sweep_dir))
+    doc.add(Paragraph(found.text))
+    if found.command:
+        doc.add(Code(found.command))
+    facts = [_status_line(results) + ".",
+             f"Compared keys: {', '.join(results.varying) or '(none vary)'}; metric: {o.metric}.",
+             f"Repeats: the runs of a setting differ by {ctx.spread}."]
+    if pooled:
+        facts.append(f"Pooled over {pooled}: these keys vary but are not compared.")
+    if interrupted:
+        facts.append("The sweep was interrupted: this compares the runs that finished.")
+    facts.append(f"test_acc is measured on all test images at the end of training; the curves "
+                 f"and best_test_acc on the per-epoch evaluation sample. Generated "
+                 f"{datetime.now().isoformat(timespec='seconds')}.")
+    doc.add(Paragraph(" ".join(facts)), Heading(f"Settings by {o.metric}"),
+            Table(shown, sortable=True), Heading("Figures"))
+    doc.add(*(Image(f.files["png"], f.caption) for f in drawn))
+    doc.add(Heading("All runs"), Table(runs_table(results, o.metric), sortable=True))
     failed = results.runs[results.runs["status"] != Status.OK]
-    title = f"cnnsweep comparison: {', '.join(str(p) for p in paths)}"
-    summary = (f"{_status_line(results)}. Compared keys: "
-               f"{', '.join(results.varying) or '(none vary)'}; metric: {metric}. "
-               f"Generated {datetime.now().isoformat(timespec='seconds')}.")
-
-    md = [f"# {title}", "", summary, "", f"## Settings by {metric}", "",
-          _markdown_table(best), "", "## Figures", ""]
-    for name, png in figures_drawn.items():
-        md += [f"### {captions[name]}", "", f"![{name}]({png.name})", ""]
-    md += ["## All runs", "", _markdown_table(runs), ""]
     if not failed.empty:
-        md += ["## Runs that did not finish ok", ""]
-        md += [f"- `{r.run}`: {r.status}. {r.error}".rstrip() for r in failed.itertuples()]
-        md.append("")
-    (out_dir / "report.md").write_text("\n".join(md))
-
-    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(summary)}</p>",
-            f"<h2>Settings by {html.escape(metric)}</h2>", _fmt(best).to_html(index=False),
-            "<h2>Figures</h2>"]
-    for name, png in figures_drawn.items():
-        data = base64.b64encode(png.read_bytes()).decode()
-        body += [f"<h3>{html.escape(captions[name])}</h3>",
-                 f'<img alt="{name}" src="data:image/png;base64,{data}">']
-    body += ["<h2>All runs</h2>", _fmt(runs).to_html(index=False)]
-    if not failed.empty:
-        body.append("<h2>Runs that did not finish ok</h2><ul>")
-        body += [f"<li><code>{html.escape(r.run)}</code>: {html.escape(r.status)}. "
-                 f"{html.escape(str(r.error))}</li>" for r in failed.itertuples()]
-        body.append("</ul>")
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"
-             "padding:3px 6px}img{max-width:100%}")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>")
-    (out_dir / "report.html").write_text(page)
+        doc.add(Heading("Runs that did not finish ok"),
+                Items([f"{r.run}: {r.status}. {r.error}".rstrip() for r in failed.itertuples()]))
+    (out_dir / "report.md").write_text(to_markdown(doc))
+    (out_dir / "report.html").write_text(to_html(doc))
     return out_dir / "report.html"

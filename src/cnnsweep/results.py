@@ -1,14 +1,16 @@
-"""Run folders → tidy pandas DataFrames: one row per run, per logged step, per epoch.
+"""Run folders → tidy pandas DataFrames: one row per run, per logged step, per evaluation.
 
 Reads only the run-folder contract (runfolder.py); never imports the engine. Unfinished and
-failed runs are kept with their status. Folders are read once (`gather`); which keys are
-compared is decided afterwards (`Results.by`), without reading them again.
+failed runs are kept with their status. Folders are read once (`gather`); the CSVs only when a
+figure asks for them, all files of a kind parsed in one go; which keys are compared is decided
+afterwards (`Results.by`) without reading anything again.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -25,16 +27,19 @@ from cnnsweep.runfolder import (
     read_run,
 )
 
-__all__ = ["NoRunsError", "Results", "aggregate", "gather", "load_results", "setting_labels"]
+__all__ = ["NoRunsError", "Results", "gather", "load_results", "setting_labels"]
 
 # Config groups whose choice (`optimizer=sgd`) is a comparison key of its own.
 GROUPS = ("dataset", "arch", "optimizer", "init", "trainer")
 REPEAT_KEY = "seed"
+SWEEP_KEY = "sweep"  # which of several given sweep folders a run came from
 SUMMARY_METRICS = ("test_acc", "train_acc", "val_acc", "best_test_acc", "final_train_loss",
                    "wall_seconds", "train_seconds", "images_per_second", "param_count",
                    "iterations", "epochs")
-META_COLUMNS = ("run_id", "run", "sweep", "path", "status", "error", "setting", "_overrides",
-                "_compare", *SUMMARY_METRICS)
+# Metrics where less is better; every other one ranks the largest first.
+LOWER_IS_BETTER = ("final_train_loss", "wall_seconds", "train_seconds", "param_count")
+META_COLUMNS = ("run_id", "run", SWEEP_KEY, "path", "status", "error", "commit", "setting",
+                "_overrides", "_compare", *SUMMARY_METRICS)
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
@@ -56,90 +61,164 @@ def run_row(run_dir: Path) -> dict[str, object]:
     record = read_run(run_dir)
     overrides = {override_key(o): o.split("=", 1)[1] if "=" in o else ""
                  for o in record.overrides}
-    row: dict[str, object] = {"run": run_dir.name, "sweep": run_dir.parent.name,
+    summary = record.summary
+    row: dict[str, object] = {"run": run_dir.name, SWEEP_KEY: run_dir.parent.name,
                               "path": str(run_dir), "status": record.status.value}
     for metric in SUMMARY_METRICS:
-        row[metric] = record.summary.get(metric, np.nan)
-    row["error"] = record.summary.get("error") or record.summary.get("message") or ""
+        row[metric] = summary.get(metric, np.nan)
+    row["error"] = summary.get("error") or summary.get("message") or ""
+    row["commit"] = (summary.get("versions") or {}).get("commit")
     row.update(flatten(record.config))
     for group in GROUPS:  # the option chosen for a group, as the user typed it
         if group in overrides:
             row[group] = overrides[group]
-    row["_overrides"] = tuple(k for k in overrides if not is_presentation_key(k))
+    row["_overrides"] = {k: v for k, v in overrides.items() if not is_presentation_key(k)}
+    row["_sweep_file"] = overrides.get("sweep")
     row["_compare"] = record.config.get("compare") or {}
     return row
 
 
-@dataclass
+def read_tables(paths: Sequence[str], run_ids: Sequence[int], name: str) -> pd.DataFrame:
+    """Every run's `name` CSV as one table with a `run_id` column.
+
+    Files are read as bytes and parsed together, one parse per distinct header (older run
+    folders may have fewer columns): a thousand separate `read_csv` calls take seconds.
+    """
+    by_header: dict[bytes, list[tuple[int, bytes]]] = {}
+    for run_id, path in zip(run_ids, paths, strict=True):
+        try:
+            blob = (Path(path) / name).read_bytes()
+        except OSError:
+            continue
+        header, _, body = blob.partition(b"\n")
+        if body.strip():
+            by_header.setdefault(header, []).append((run_id, body if body.endswith(b"\n")
+                                                     else body + b"\n"))
+    frames = []
+    for header, parts in by_header.items():
+        body = b"".join(part for _, part in parts)
+        frame = pd.read_csv(io.BytesIO(header + b"\n" + body))
+        counts = [part.count(b"\n") for _, part in parts]
+        frame.insert(0, "run_id", np.repeat([run_id for run_id, _ in parts], counts))
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["run_id"])
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def varying_keys(runs: pd.DataFrame) -> list[str]:
+    """Keys the user swept (from the overrides) whose values differ across runs; without
+    overrides, every config column that differs. The seed is a repeat, not a key."""
+    swept = list(dict.fromkeys(k for keys in runs["_overrides"] for k in keys))
+    candidates = [k for k in swept if k in runs and k != REPEAT_KEY]
+    if not swept:  # no overrides recorded at all: fall back to every config value that differs
+        candidates = [c for c in runs.columns if c not in META_COLUMNS and c != REPEAT_KEY
+                      and not c.startswith("_") and not is_presentation_key(c)]
+    return [k for k in candidates if runs[k].astype(str).nunique(dropna=False) > 1]
+
+
+def _with_sweep_key(runs: pd.DataFrame) -> pd.DataFrame:
+    """Label each run by its sweep folder (with the parent's name where two share a name),
+    plus the sweep's code commit where the sweeps' commits differ."""
+    parents = runs["path"].map(lambda p: Path(p).parent)
+    label = parents.map(lambda p: p.name)
+    if label.nunique() < parents.nunique():  # two folders of one name (two dates, say)
+        label = parents.map(lambda p: f"{p.parent.name}/{p.name}")
+    commits = runs["commit"].fillna("unknown").astype(str)
+    per_sweep = commits.groupby(label).agg(lambda c: c.mode().iloc[0])
+    if label.nunique() > 1 and per_sweep.nunique() > 1:
+        label = label + " @ " + label.map(per_sweep).str[:12]
+    return runs.assign(**{SWEEP_KEY: label})
+
+
 class Results:
-    runs: pd.DataFrame  # one row per run
-    steps: pd.DataFrame  # one row per logged iteration: run_id, iteration, epoch, train_loss
-    epochs: pd.DataFrame  # one row per evaluation: run_id, epoch, train_acc, test_acc, …
-    varying: list[str]  # the compared keys (by default those whose values differ; seed apart)
-    # The CSVs as read, before the compared keys were joined on: `by` starts from these.
-    history: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
-    evaluations: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    """The runs of one comparison and the keys they are compared by."""
 
-    def compare_settings(self) -> dict[str, object]:
-        """The `compare` block of the runs' config (a sweep file's figure choices), from the
-        first run that has one."""
-        return next((c for c in self.runs["_compare"] if c), {})
+    def __init__(self, runs: pd.DataFrame, varying: list[str], default_keys: list[str],
+                 candidates: list[str], tables: dict[str, pd.DataFrame] | None = None) -> None:
+        self.runs = runs  # one row per run
+        self.varying = varying  # the compared keys
+        self.default_keys = default_keys  # compared when no keys are asked for
+        self.candidates = candidates  # every key whose values differ between runs
+        # Keys that vary but are not compared: their runs are pooled into one setting.
+        self.pooled = [k for k in candidates if k not in varying]
+        self._tables = tables if tables is not None else {}
 
-    def table(self) -> pd.DataFrame:
-        """The runs as they are exported (runs.csv): without the internal columns."""
-        return self.runs[[c for c in self.runs.columns if not c.startswith("_")]]
+    def _table(self, name: str) -> pd.DataFrame:
+        if name not in self._tables:
+            self._tables[name] = read_tables(self.runs["path"].tolist(),
+                                             self.runs["run_id"].tolist(), name)
+        return self._tables[name]
 
-    def metrics(self) -> list[str]:
-        return [m for m in SUMMARY_METRICS if m in self.runs and self.runs[m].notna().any()]
+    def _joined(self, name: str) -> pd.DataFrame:
+        keep = list(dict.fromkeys(["run_id", "setting", *self.varying,
+                                   *([REPEAT_KEY] if REPEAT_KEY in self.runs else [])]))
+        return self._table(name).merge(self.runs[keep], on="run_id", how="left")
+
+    @cached_property
+    def steps(self) -> pd.DataFrame:
+        """One row per logged iteration: run_id, iteration, epoch, train_loss, the keys."""
+        return self._joined(HISTORY)
+
+    @cached_property
+    def epochs(self) -> pd.DataFrame:
+        """One row per evaluation: run_id, epoch, train_acc, test_acc, val_acc, …, the keys."""
+        return self._joined(EPOCHS)
 
     def by(self, keys: Sequence[str] | None) -> Results:
-        """The same runs compared by `keys` (None: the keys that vary)."""
+        """The same runs compared by `keys` (None: the default keys)."""
         if keys:
             missing = [k for k in keys if k not in self.runs]
             if missing:
                 names = sorted(c for c in self.runs.columns if not c.startswith("_"))
                 raise KeyError(f"--by {', '.join(missing)}: no such key; keys are "
                                f"{', '.join(names)}")
-            varying = list(keys)
-        else:
-            varying = varying_keys(self.runs)
+        varying = list(keys) if keys else list(self.default_keys)
         runs = self.runs.assign(setting=setting_labels(self.runs, varying))
-        keep = ["run_id", "setting", *varying, *([REPEAT_KEY] if REPEAT_KEY in runs else [])]
-        keep = list(dict.fromkeys(keep))
-        steps = self.history.merge(runs[keep], on="run_id", how="left")
-        epochs = self.evaluations.merge(runs[keep], on="run_id", how="left")
-        return Results(runs, steps, epochs, varying, self.history, self.evaluations)
+        return Results(runs, varying, self.default_keys, self.candidates, self._tables)
+
+    def table(self) -> pd.DataFrame:
+        """The runs as they are exported (runs.csv): without the internal columns."""
+        return self.runs[[c for c in self.runs.columns if not c.startswith("_")]]
+
+    def compare_settings(self) -> dict[str, object]:
+        """The `compare` block of the runs' config (a sweep file's figure choices)."""
+        return next((c for c in self.runs["_compare"] if c), {})
+
+    def metrics(self) -> list[str]:
+        return [m for m in SUMMARY_METRICS if m in self.runs and self.runs[m].notna().any()]
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] == Status.OK]
+
+    def spread_label(self) -> str:
+        """What the runs of one setting differ by: "seeds" only when that is all they differ
+        by, else "runs" (pooled keys, or repeats of one seed from several sweeps)."""
+        if self.pooled or REPEAT_KEY not in self.runs:
+            return "runs"
+        repeats = self.runs.groupby(["setting", REPEAT_KEY]).size()
+        return "seeds" if (repeats <= 1).all() else "runs"
 
 
-def varying_keys(runs: pd.DataFrame) -> list[str]:
-    """Keys the user swept (from the overrides) whose values differ across runs; without
-    overrides, every config column that differs."""
-    swept = list(dict.fromkeys(k for keys in runs["_overrides"] for k in keys))
-    candidates = [k for k in swept if k in runs and k != REPEAT_KEY]
-    if not swept:  # no overrides recorded at all: fall back to every config value that differs
-        candidates = [c for c in runs.columns if c not in META_COLUMNS and c != REPEAT_KEY
-                      and not is_presentation_key(c)]
-    return [k for k in candidates if runs[k].astype(str).nunique(dropna=False) > 1]
+def gather(paths: Iterable[str | Path], pool_sweeps: bool = False) -> Results:
+    """Read every run under `paths` once, compared by the keys that vary.
 
-
-def _read_csvs(runs: pd.DataFrame, name: str) -> pd.DataFrame:
-    frames = []
-    for run, path in zip(runs["run_id"], runs["path"], strict=True):
-        file = Path(path) / name
-        if file.is_file() and file.stat().st_size:
-            frame = pd.read_csv(file)
-            frame.insert(0, "run_id", run)
-            frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run_id"])
-
-
-def gather(paths: Iterable[str | Path]) -> Results:
-    """Read every run under `paths` once; compared by the keys that vary (see `Results.by`)."""
+    When the same setting occurs in more than one sweep folder, the sweep (its folder name,
+    and its commit where those differ) becomes a compared key, unless `pool_sweeps`: then its
+    runs are pooled, and said to be.
+    """
     run_dirs = find_run_dirs(paths)
     runs = pd.DataFrame([run_row(d) for d in run_dirs])
     runs.insert(0, "run_id", range(len(runs)))
-    history, evaluations = _read_csvs(runs, HISTORY), _read_csvs(runs, EPOCHS)
-    return Results(runs, history, evaluations, [], history, evaluations).by(None)
+    runs = _with_sweep_key(runs)
+    candidates = varying_keys(runs)
+    if runs[SWEEP_KEY].nunique() > 1:
+        per_setting = runs.groupby(setting_labels(runs, candidates))[SWEEP_KEY].nunique()
+        if (per_setting > 1).any():
+            candidates.append(SWEEP_KEY)
+    defaults = [k for k in candidates if not (pool_sweeps and k == SWEEP_KEY)]
+    return Results(runs, defaults, defaults, candidates).by(None)
 
 
 def load_results(paths: Iterable[str | Path], by: Sequence[str] | None = None) -> Results:
@@ -153,18 +232,29 @@ def setting_labels(runs: pd.DataFrame, keys: Sequence[str]) -> pd.Series:
     built column by column (a per-row apply takes seconds over 100,000s of rows)."""
     if not keys:
         return pd.Series("all runs", index=runs.index)
-    parts = [f"{key}=" + runs[key].astype(str) for key in keys]
-    label = parts[0]
-    for part in parts[1:]:
-        label = label + ", " + part
+    label = f"{keys[0]}=" + runs[keys[0]].astype(str)
+    for key in keys[1:]:
+        label = label + f", {key}=" + runs[key].astype(str)
     return label
 
 
-def aggregate(runs: pd.DataFrame, keys: Sequence[str], metric: str) -> pd.DataFrame:
-    """Mean, std and count of `metric` per setting (repeats differ only by seed), best first."""
-    ok = runs[runs["status"] == Status.OK]
-    group_keys = list(keys) or ["setting"]
-    table = ok.groupby(group_keys, dropna=False, sort=False).agg(
-        mean=(metric, "mean"), std=(metric, "std"), count=(metric, "count"),
-        wall_seconds=("wall_seconds", "mean"), images_per_second=("images_per_second", "mean"))
-    return table.sort_values("mean", ascending=False).reset_index()
+def value_order(values: Iterable[object]) -> list[object]:
+    """One order for a key's values in every figure: numbers ascending, else text ascending."""
+    unique = list(dict.fromkeys(v for v in values if not (isinstance(v, float) and np.isnan(v))))
+    numbers = pd.to_numeric(pd.Series(unique, dtype=object), errors="coerce")
+    if numbers.notna().all():
+        return [unique[i] for i in np.argsort(numbers.to_numpy(), kind="stable")]
+    return sorted(unique, key=str)
+
+
+def sorted_by_values(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """`frame` with its rows in the one order of the keys' values (`value_order`)."""
+    if not keys:
+        return frame
+    ranks = pd.DataFrame({i: frame[k].map({v: j for j, v in enumerate(value_order(frame[k]))})
+                          for i, k in enumerate(keys)}, index=frame.index)
+    return frame.loc[ranks.sort_values(list(ranks.columns), kind="stable").index]
+
+
+def is_higher_better(metric: str) -> bool:
+    return metric not in LOWER_IS_BETTER

@@ -7,7 +7,8 @@
     epochs.csv             EPOCHS       EPOCH_COLUMNS, one row per evaluation (0: before training)
     params.npz             PARAMS       the learned parameters (`Network.load`)
     params_init.npz        PARAMS_INIT  the first layer's weights before training (FIRST_LAYER)
-    summary.json           SUMMARY      written last and atomically: status, metrics, provenance
+    summary.json           SUMMARY      written last and atomically: status, metrics, provenance,
+                                        and the resolved config and overrides again
 
 A folder without `summary.json` is an unfinished run. A run's identity is its config without the
 presentation keys (how results are shown, not what is computed): they name neither its folder nor
@@ -35,7 +36,10 @@ RUN_LOG = "run.log"
 HISTORY = "history.csv"
 HISTORY_COLUMNS = ("iteration", "epoch", "train_loss")
 EPOCHS = "epochs.csv"
-EPOCH_COLUMNS = ("epoch", "iteration", "train_acc", "test_acc", "val_acc", "seconds")
+# train_sample/test_sample: how many images the accuracies were measured on (the book
+# evaluates on the first 1,000); the validation set is always evaluated whole.
+EPOCH_COLUMNS = ("epoch", "iteration", "train_acc", "test_acc", "val_acc", "seconds",
+                 "train_sample", "test_sample")
 PARAMS = "params.npz"
 PARAMS_INIT = "params_init.npz"
 SUMMARY = "summary.json"
@@ -126,9 +130,10 @@ class RunWriter:
         self._history.writerow([iteration, epoch, repr(float(train_loss))])
 
     def write_epoch(self, epoch: int, iteration: int, train_acc: float, test_acc: float,
-                    val_acc: float, seconds: float) -> None:
+                    val_acc: float, seconds: float, train_sample: int, test_sample: int) -> None:
         """One evaluation; both files are flushed, so a reader sees whole epochs as they end."""
-        self._epochs.writerow([epoch, iteration, train_acc, test_acc, val_acc, f"{seconds:.3f}"])
+        self._epochs.writerow([epoch, iteration, train_acc, test_acc, val_acc, f"{seconds:.3f}",
+                               train_sample, test_sample])
         self._history_file.flush()
         self._epochs_file.flush()
 
@@ -199,11 +204,15 @@ class RunRecord:
 
 
 def read_run(run_dir: Path) -> RunRecord:
-    config = _read_yaml(run_dir / CONFIG)
-    overrides = _read_yaml(run_dir / OVERRIDES)
+    """A finished run's summary holds its config and overrides (one JSON file to read); an
+    unfinished one, or one written before summaries held them, has Hydra's YAML files."""
+    summary = read_summary(run_dir) or {}
+    config, overrides = summary.pop("config", None), summary.pop("overrides", None)
+    if not isinstance(config, dict) or not isinstance(overrides, list):
+        config, overrides = _read_yaml(run_dir / CONFIG), _read_yaml(run_dir / OVERRIDES)
     return RunRecord(Path(run_dir), config if isinstance(config, dict) else {},
                      [str(o) for o in overrides] if isinstance(overrides, list) else [],
-                     read_summary(run_dir) or {})
+                     summary)
 
 
 def is_run_dir(path: Path) -> bool:

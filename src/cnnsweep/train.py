@@ -53,6 +53,8 @@ class EpochRecord:
     test_acc: float
     seconds: float  # wall time since training started
     val_acc: float = float("nan")  # on the held-out validation images, when there are some
+    train_sample: int = 0  # how many training images train_acc was measured on
+    test_sample: int = 0  # how many test images test_acc was measured on
 
 
 @dataclass
@@ -132,7 +134,7 @@ def train(network: Network, optimizer: Optimizer, x_train: np.ndarray, t_train: 
                                  network.accuracy(x_te_eval, t_te_eval),
                                  time.perf_counter() - start,
                                  float("nan") if x_val is None else
-                                 network.accuracy(x_val, t_val))
+                                 network.accuracy(x_val, t_val), len(x_tr_eval), len(x_te_eval))
         result.epochs.append(record)
         callback.on_epoch(record, epoch_count)
 

@@ -1,0 +1,278 @@
+"""The metric per setting: a ranked dot plot with 95% confidence intervals (one key), a line
+over a continuous key, a heat map (two keys, facets beyond), main effects, and for searches a
+scatter and parallel coordinates.
+
+Axes that do not start at 0 say so; intervals are drawn only where a setting has several runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+from cnnsweep.figures import FigureContext
+from cnnsweep.figures.style import PANEL_SIZE, grid, short_value
+from cnnsweep.results import (
+    Results,
+    is_higher_better,
+    setting_labels,
+    sorted_by_values,
+    value_order,
+)
+from cnnsweep.stats import main_effects, settings_table
+
+HEATMAP_CELLS = 400  # beyond this many cells the values are continuous: scatter instead
+ZOOMED = "axis zoomed: does not start at 0"
+
+
+def metric_data(results: Results, ctx: FigureContext) -> pd.DataFrame | None:
+    """The settings table (stats.settings_table): per setting n, mean, CI, rank, p vs best."""
+    table = settings_table(results, ctx.metric)
+    if table.empty:
+        return None
+    keys = results.varying
+    if len(keys) >= 2 and table[keys[0]].nunique() * table[keys[1]].nunique() > HEATMAP_CELLS:
+        return None  # a search over continuous values: scatter and parallel coordinates
+    return table.assign(label=setting_labels(table, ctx.palette.keys) if ctx.palette.keys
+                        else "all runs")
+
+
+def _title(ctx: FigureContext, table: pd.DataFrame, what: str) -> str:
+    several = (table["n"] > 1).any()
+    spread = f"mean and 95% CI over {ctx.spread}" if several else "one run each"
+    pooled = f"; {ctx.pooled}" if ctx.pooled else ""
+    return f"{ctx.metric} {what} ({spread}{pooled})"
+
+
+def draw_metric(table: pd.DataFrame, ctx: FigureContext) -> Figure:
+    keys = [k for k in table.columns if k in ctx.palette.keys or k == ctx.panel]
+    if len(keys) >= 2:
+        return _heat_maps(table, ctx, keys)
+    if ctx.palette.scale is not None:
+        return _metric_line(table, ctx, keys[0])
+    return _dot_plot(table, ctx, keys[0] if keys else None)
+
+
+def _dot_plot(table: pd.DataFrame, ctx: FigureContext, key: str | None) -> Figure:
+    """Settings in rank order, best on top; whiskers are 95% CIs; values in a right column."""
+    n = len(table)
+    fig = Figure(figsize=(PANEL_SIZE[0], max(1.6, 0.45 * n + 1.1)), layout="constrained")
+    ax = fig.subplots()
+    y = np.arange(n)[::-1]
+    for yi, (_, row) in zip(y, table.iterrows(), strict=True):
+        colour = ctx.palette.colours.get(row["label"], "0.2")
+        if row["n"] > 1 and not np.isnan(row["ci_low"]):
+            ax.plot([row["ci_low"], row["ci_high"]], [yi, yi], color=colour, linewidth=2,
+                    gid=f"ci:{row['label']}")
+        ax.plot(row["mean"], yi, marker=ctx.palette.markers.get(row["label"]) or "o",
+                color=colour, markersize=7, linestyle="none", gid=row["label"])
+        value = f"{row['mean']:.4f}" + (f" (n={row['n']})" if row["n"] != 1 else "")
+        ax.annotate(value, xy=(1.02, yi), xycoords=("axes fraction", "data"), va="center",
+                    fontsize=8.5)
+    labels = [ctx.palette.short(lab) for lab in table["label"]]
+    ax.set_yticks(y, labels)
+    ax.set_ylabel(key or "")
+    ax.set_ylim(-0.7, n - 0.3)
+    lows = table["ci_low"].fillna(table["mean"])
+    highs = table["ci_high"].fillna(table["mean"])
+    span = max(float(highs.max() - lows.min()), 1e-3)
+    low, high = float(lows.min()) - 0.08 * span, float(highs.max()) + 0.08 * span
+    if ctx.metric.endswith("_acc"):  # an accuracy's axis stays within [0, 1]
+        low, high = max(low, 0.0), min(high, 1.0)
+    ax.set_xlim(low, high)
+    ax.set_xlabel(ctx.metric + (f" ({ZOOMED})" if low > 0 else ""))
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(_title(ctx, table, "per setting, ranked"), fontsize=9)
+    return fig
+
+
+def _metric_line(table: pd.DataFrame, ctx: FigureContext, key: str) -> Figure:
+    """A continuous key: the mean over its values with the CI as a band."""
+    ordered = table.assign(x=pd.to_numeric(table[key])).sort_values("x")
+    fig = Figure(figsize=PANEL_SIZE, layout="constrained")
+    ax = fig.subplots()
+    ax.plot(ordered["x"], ordered["mean"], "-o", color="#0072B2", markersize=3)
+    if (ordered["n"] > 1).any():
+        ax.fill_between(ordered["x"], ordered["ci_low"], ordered["ci_high"], color="#0072B2",
+                        alpha=0.2, linewidth=0)
+    if ctx.palette.scale and ctx.palette.scale[0] == "log":
+        ax.set_xscale("log")
+    best = ordered.loc[ordered["rank"] == 1].iloc[0]
+    ax.plot(best["x"], best["mean"], marker="*", markersize=14, color="#D55E00",
+            linestyle="none", label=f"best: {key}={short_value(best[key])}")
+    ax.legend(loc="best")
+    ax.set_xlabel(key)
+    ax.set_ylabel(ctx.metric + (f" ({ZOOMED})" if ax.get_ylim()[0] > 0 else ""))
+    ax.grid(alpha=0.3)
+    ax.set_title(_title(ctx, table, "per setting"), fontsize=9)
+    return fig
+
+
+def _heat_maps(table: pd.DataFrame, ctx: FigureContext, keys: list[str]) -> Figure:
+    """Rows: the first key; columns: the second (the curves' panel key when there are two);
+    one map per value of the keys beyond (the curves' panels when there are three)."""
+    row_key, col_key, facet_keys = keys[0], keys[1], keys[2:]
+    rows, cols = value_order(table[row_key]), value_order(table[col_key])
+    facets = setting_labels(table, facet_keys) if facet_keys else pd.Series("", table.index)
+    names = list(dict.fromkeys(facets[sorted_by_values(table, facet_keys).index]))
+    width = max(PANEL_SIZE[0], 1.4 + 1.0 * len(cols))
+    height = max(PANEL_SIZE[1], 1.2 + 0.55 * len(rows))
+    fig, axes = grid(len(names), width=width, height=height, sharey=False, columns=3)
+    lo, hi = float(table["mean"].min()), float(table["mean"].max())
+    for ax, name in zip(axes, names, strict=True):
+        part = table[facets == name]
+        cells = part.pivot_table(index=row_key, columns=col_key, values="mean", aggfunc="mean")
+        cells = cells.reindex(index=rows, columns=cols)
+        counts = part.pivot_table(index=row_key, columns=col_key, values="n", aggfunc="sum") \
+            .reindex(index=rows, columns=cols)
+        image = ax.imshow(cells.to_numpy(float), cmap="viridis", aspect="auto", vmin=lo, vmax=hi)
+        ax.set_xticks(range(len(cols)), [short_value(c) for c in cols])
+        ax.set_yticks(range(len(rows)), [short_value(r) for r in rows])
+        ax.set_xlabel(col_key)
+        ax.set_ylabel(row_key)
+        ax.set_title(name or _heat_title(ctx, table), fontsize=9)
+        for (r, c), v in np.ndenumerate(cells.to_numpy(float)):
+            if not np.isnan(v):
+                light = hi > lo and (v - lo) / (hi - lo) < 0.5
+                n = counts.iloc[r, c]
+                ax.text(c, r, f"{v:.4f}" + (f"\nn={int(n)}" if n > 1 else ""), ha="center",
+                        va="center", fontsize=8, color="white" if light else "black")
+        fig.colorbar(image, ax=ax, shrink=0.85, label=ctx.metric)
+    if facet_keys:
+        fig.suptitle(_heat_title(ctx, table), fontsize=9)
+    return fig
+
+
+def _heat_title(ctx: FigureContext, table: pd.DataFrame) -> str:
+    several = (table["n"] > 1).any()
+    pooled = f"; {ctx.pooled}" if ctx.pooled else ""
+    what = f"mean over {ctx.spread}, n runs per cell" if several else "one run each"
+    return f"{ctx.metric} per setting ({what}{pooled})"
+
+
+def main_effects_data(results: Results, ctx: FigureContext) -> pd.DataFrame | None:
+    """For each compared key and value, the metric's mean over the other keys (stats)."""
+    if len(results.varying) < 2:
+        return None
+    table = main_effects(results, ctx.metric)
+    return None if table.empty else table
+
+
+def draw_main_effects(table: pd.DataFrame, ctx: FigureContext) -> Figure:
+    keys = list(dict.fromkeys(table["key"]))
+    fig, axes = grid(len(keys), width=3.4, height=3.2)
+    grand = table.loc[table["key"] == keys[0], "mean"].mean()  # the mean of setting means
+    for ax, key in zip(axes, keys, strict=True):
+        part = table[table["key"] == key].reset_index(drop=True)
+        x = np.arange(len(part))
+        ax.errorbar(x, part["mean"], yerr=[part["mean"] - part["ci_low"].fillna(part["mean"]),
+                                          part["ci_high"].fillna(part["mean"]) - part["mean"]],
+                    fmt="-o", color="#0072B2", capsize=3, markersize=5)
+        ax.axhline(grand, color="0.5", linestyle=":", linewidth=1)
+        ax.set_xticks(x, [short_value(v) for v in part["value"]])
+        ax.set_xlim(-0.4, len(part) - 0.6)
+        ax.set_xlabel(key)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(ctx.metric)
+    several = table["ci_low"].notna().any()
+    fig.suptitle(f"Main effects: mean {ctx.metric} per value of each key, averaged over the "
+                 f"others{'; 95% CI from the noise between ' + ctx.spread if several else ''}"
+                 f"\n(dotted: overall mean{'; ' + ZOOMED if axes[0].get_ylim()[0] > 0 else ''})",
+                 fontsize=9)
+    return fig
+
+
+def _numeric_keys(results: Results, runs: pd.DataFrame) -> list[str]:
+    return [k for k in results.varying if pd.to_numeric(runs[k], errors="coerce").notna().all()]
+
+
+def scatter_data(results: Results, ctx: FigureContext) -> pd.DataFrame | None:
+    """Every finished run at its values of the first two numeric keys, with its metric."""
+    runs = results.ok.dropna(subset=[ctx.metric])
+    numeric = _numeric_keys(results, runs)
+    if len(numeric) < 2 or runs.empty:
+        return None
+    x_key, y_key = numeric[:2]
+    best = runs[ctx.metric].idxmax() if is_higher_better(ctx.metric) else \
+        runs[ctx.metric].idxmin()
+    return pd.DataFrame({"x_key": x_key, "y_key": y_key, "x": pd.to_numeric(runs[x_key]),
+                         "y": pd.to_numeric(runs[y_key]), "value": runs[ctx.metric],
+                         "best": runs.index == best, "run": runs["run"]})
+
+
+def _log_if_wide(values: pd.Series) -> bool:
+    return bool((values > 0).all() and values.max() / values.min() > 100)
+
+
+def draw_scatter(table: pd.DataFrame, ctx: FigureContext) -> Figure:
+    fig = Figure(figsize=(PANEL_SIZE[0] * 1.2, PANEL_SIZE[1] * 1.2), layout="constrained")
+    ax = fig.subplots()
+    points = ax.scatter(table["x"], table["y"], c=table["value"], cmap="viridis", s=30,
+                        edgecolors="k", linewidths=0.3)
+    for values, setter in ((table["x"], ax.set_xscale), (table["y"], ax.set_yscale)):
+        if _log_if_wide(values):
+            setter("log")
+    ax.set_xlabel(table["x_key"].iloc[0])
+    ax.set_ylabel(table["y_key"].iloc[0])
+    fig.colorbar(points, ax=ax, label=ctx.metric)
+    best = table[table["best"]]
+    ax.scatter(best["x"], best["y"], marker="*", s=250, facecolors="none", edgecolors="red",
+               label=f"best {ctx.metric}")
+    ax.legend(loc="best")
+    ax.set_title(f"{ctx.metric} of every run")
+    return fig
+
+
+def parallel_data(results: Results, ctx: FigureContext) -> pd.DataFrame | None:
+    """Every finished run's numeric swept values and metric, each axis scaled to [0, 1] (log
+    where the values span more than a factor 100)."""
+    runs = results.ok.dropna(subset=[ctx.metric])
+    numeric = _numeric_keys(results, runs)
+    if not numeric or len(runs) < 2:
+        return None
+    rows = []
+    for key in [*numeric, ctx.metric]:
+        values = pd.to_numeric(runs[key])
+        log = _log_if_wide(values)
+        scaled = np.log10(values) if log else values
+        low, high = float(scaled.min()), float(scaled.max())
+        position = (scaled - low) / (high - low) if high > low else scaled * 0 + 0.5
+        rows.append(pd.DataFrame({"run": runs["run"], "axis": key, "value": values,
+                                  "position": position, "log": log,
+                                  "metric": runs[ctx.metric]}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def draw_parallel(table: pd.DataFrame, ctx: FigureContext) -> Figure:
+    axes_names = list(dict.fromkeys(table["axis"]))
+    wide = table.pivot(index="run", columns="axis", values="position")[axes_names]
+    colour_by = table.drop_duplicates("run").set_index("run")["metric"].reindex(wide.index)
+    fig = Figure(figsize=(max(PANEL_SIZE[0], 1.8 * len(axes_names) + 1), PANEL_SIZE[1]),
+                 layout="constrained")
+    ax = fig.subplots()
+    norm = Normalize(float(colour_by.min()), float(colour_by.max()))
+    order = np.argsort(colour_by.to_numpy())  # the best drawn last, on top
+    x = np.arange(len(axes_names))
+    for i in order:
+        ax.plot(x, wide.iloc[i].to_numpy(), color=colormaps["viridis"](norm(colour_by.iloc[i])),
+                alpha=0.7, linewidth=1)
+    for xi, name in zip(x, axes_names, strict=True):
+        part = table[table["axis"] == name]
+        ax.axvline(xi, color="0.3", linewidth=0.8)
+        low, high = part["value"].min(), part["value"].max()
+        ax.text(xi, -0.06, short_value(float(low)), ha="center", va="top", fontsize=7)
+        ax.text(xi, 1.04, short_value(float(high)), ha="center", va="bottom", fontsize=7)
+        if part["log"].iloc[0]:
+            ax.text(xi, 1.12, "log", ha="center", va="bottom", fontsize=7, color="0.4")
+    ax.set_xticks(x, axes_names)
+    ax.set_yticks([])
+    ax.set_ylim(-0.15, 1.2)
+    ax.set_frame_on(False)
+    fig.colorbar(ScalarMappable(norm, "viridis"), ax=ax, label=ctx.metric, pad=0.01)
+    ax.set_title(f"Parallel coordinates: every run's swept values and {ctx.metric}", fontsize=9)
+    return fig
+

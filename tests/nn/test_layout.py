@@ -1,0 +1,96 @@
+"""The memory-layout and in-place invariants the fast paths rely on (see layers.py).
+
+Between convolutions, 4-d activations and their gradients lie in memory as (N, H, W, C):
+a convolution's GEMM produces that order, ReLU and pooling keep it, so the transposes in
+Convolution are free views. ReLU works in place because no layer keeps a reference to the
+array it overwrites.
+"""
+
+import numpy as np
+import pytest
+
+from cnnsweep.nn import (
+    ConvSpec,
+    DeepConvNetSpec,
+    MLPSpec,
+    PoolSpec,
+    SimpleConvNetSpec,
+    build_network,
+)
+from cnnsweep.nn.layers import Convolution, Pooling, Relu
+
+
+def channels_last(a: np.ndarray) -> bool:
+    """True when the (N, C, H, W) array `a` lies in memory in (N, H, W, C) order: channels
+    innermost and adjacent (a padded buffer's interior may leave gaps between rows)."""
+    sn, sc, sh, sw = a.strides
+    return sc == a.itemsize and sn > sh > sw > sc
+
+
+@pytest.fixture
+def conv_output():
+    rng = np.random.default_rng(0)
+    conv = Convolution(rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4), 1, 1)
+    return conv, conv.forward(rng.standard_normal((2, 3, 6, 6)))
+
+
+def test_convolution_output_is_channels_last(conv_output):
+    _, out = conv_output
+    assert out.shape == (2, 4, 6, 6) and channels_last(out) and not out.flags.c_contiguous
+    assert out.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def test_relu_in_place_returns_its_input_and_gradient_buffers(conv_output):
+    _, out = conv_output
+    relu = Relu(inplace=True)
+    y = relu.forward(out)
+    assert y is out and channels_last(y)
+    dout = np.ones_like(y)
+    assert relu.backward(dout) is dout
+
+
+def test_pooling_keeps_the_layout_forward_and_backward(conv_output):
+    _, out = conv_output
+    pool = Pooling(2, 2, 2)
+    y = pool.forward(out)
+    assert channels_last(y)
+    dx = pool.backward(np.ones_like(y))
+    assert dx.shape == out.shape and channels_last(dx)
+
+
+def test_convolution_backward_reads_a_channels_last_gradient_without_copying(conv_output):
+    conv, out = conv_output
+    dout = np.ones_like(out)  # ones_like keeps the channels-last layout
+    flat = dout.transpose(0, 2, 3, 1).reshape(-1, out.shape[1])
+    assert np.shares_memory(flat, dout)
+    dx = conv.backward(dout)
+    assert channels_last(dx)
+
+
+NETWORKS = {
+    "simple": SimpleConvNetSpec(ConvSpec(3, 3, 1, 1), PoolSpec(2, 2), hidden_size=6),
+    "simple_bn_dropout": SimpleConvNetSpec(ConvSpec(2, 3), hidden_size=5, batchnorm=True,
+                                           dropout=0.3),
+    "mlp_bn": MLPSpec((6, 5), batchnorm=True, dropout=0.2),
+    "deep": DeepConvNetSpec((2, 2, 3, 3, 4, 4), hidden_size=5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_in_place_relu_gives_the_gradients_of_an_out_of_place_network(name):
+    """No layer may keep a reference to an array that an in-place ReLU overwrites."""
+    spec = NETWORKS[name]
+    shape = (1, 12, 12)
+    rng = np.random.default_rng(1)
+    x, t = rng.standard_normal((3, *shape)), rng.integers(0, 10, 3)
+    fast = build_network(spec, shape, init="he", rng=np.random.default_rng(2), dtype=np.float64)
+    plain = build_network(spec, shape, init="he", rng=np.random.default_rng(2), dtype=np.float64)
+    for _, layer in plain.layers:
+        if isinstance(layer, Relu):
+            layer.inplace = False
+    assert any(isinstance(layer, Relu) and layer.inplace for _, layer in fast.layers)
+    loss_fast, grads_fast = fast.loss_and_gradient(x, t)
+    loss_plain, grads_plain = plain.loss_and_gradient(x, t)
+    assert loss_fast == loss_plain
+    for key in grads_plain:
+        np.testing.assert_array_equal(grads_fast[key], grads_plain[key], err_msg=key)

@@ -1,0 +1,71 @@
+"""One run in-process: the run folder it leaves, resume, stale files, recorded failures."""
+
+import json
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from cnnsweep import runfolder
+from cnnsweep.experiment import run_experiment
+from cnnsweep.runfolder import Status
+from cnnsweep.schema import register_configs
+from tests.conftest import REPO
+
+TINY = ["dataset.train_size=200", "dataset.test_size=50", "trainer.epochs=1",
+        "trainer.batch_size=50", "trainer.eval_sample=50", "conv.filter_num=3", "hidden_size=8"]
+
+
+@pytest.fixture(scope="module")
+def config():
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        yield lambda *overrides: compose("config", [*TINY, *overrides])
+    GlobalHydra.instance().clear()
+
+
+def test_a_run_leaves_the_contracted_files(config, tmp_path):
+    summary = run_experiment(config(), tmp_path)
+    assert summary["status"] == Status.OK
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {runfolder.HISTORY, runfolder.EPOCHS, runfolder.PARAMS, runfolder.PARAMS_INIT,
+            runfolder.SUMMARY} <= names
+    written = json.loads((tmp_path / runfolder.SUMMARY).read_text())
+    assert written["iterations"] == 4 and written["train_size"] == 200
+    assert written["config_hash"] == summary["config_hash"]
+    assert (tmp_path / runfolder.HISTORY).read_text().count("\n") == 1 + 4
+
+
+def test_an_ok_run_of_the_same_config_is_skipped_and_a_changed_one_retrained(config, tmp_path):
+    first = run_experiment(config(), tmp_path)
+    again = run_experiment(config("compare.metric=train_acc"), tmp_path)  # presentation only
+    assert again["skipped"] and again["finished_at"] == first["finished_at"]
+    changed = run_experiment(config("seed=1"), tmp_path)
+    assert "skipped" not in changed and changed["config_hash"] != first["config_hash"]
+
+
+def test_stale_files_of_an_earlier_attempt_are_removed(config, tmp_path):
+    (tmp_path / runfolder.PARAMS).write_text("stale")
+    summary = run_experiment(config("trainer.save_params=false"), tmp_path)
+    assert summary["status"] == Status.OK
+    assert not (tmp_path / runfolder.PARAMS).exists()
+
+
+def test_a_failure_is_recorded_with_its_traceback_and_nothing_is_raised(config, tmp_path):
+    summary = run_experiment(config("dataset.train_size=999999"), tmp_path)
+    assert summary["status"] == Status.FAILED
+    assert "train_size=999999 must be between 1 and 5000" in summary["error"]
+    on_disk = runfolder.read_summary(tmp_path)
+    assert on_disk["status"] == "failed" and "Traceback" in on_disk["traceback"]
+
+
+def test_a_config_error_fails_before_any_file_is_written(config, tmp_path):
+    summary = run_experiment(config("optimizer.lr=-1"), tmp_path)
+    assert summary["error"] == "ConfigError: optimizer.lr=-1.0 must be a positive number"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [runfolder.SUMMARY]
+
+
+def test_a_diverging_run_is_a_result(config, tmp_path):
+    summary = run_experiment(config("optimizer=sgd", "optimizer.lr=1e30"), tmp_path)
+    assert summary["status"] == Status.DIVERGED and "loss became" in summary["message"]

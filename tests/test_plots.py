@@ -1,0 +1,182 @@
+"""Figure types: their data on known numbers, and the drawn artists (colours, order, sizes)."""
+
+import matplotlib
+import numpy as np
+import pytest
+
+from cnnsweep import plots
+from cnnsweep.compare_options import CompareOptions
+from cnnsweep.figures.style import OKABE_ITO, PANEL_SIZE, drawing, smooth
+from cnnsweep.results import gather
+from cnnsweep.runfolder import FIRST_LAYER, PARAMS
+from tests.runfolders import base_config, make_run
+
+ACC = {("sgd", 16): 0.50, ("sgd", 30): 0.60, ("adam", 16): 0.80, ("adam", 30): 0.90,
+       ("momentum", 16): 0.70, ("momentum", 30): 0.75}
+
+
+@pytest.fixture
+def grid_sweep(tmp_path):
+    """3 optimizers × 2 filter counts × 2 seeds."""
+    folder = tmp_path / "grid"
+    for (opt, fn), acc in ACC.items():
+        for seed in (0, 1):
+            make_run(folder, [f"optimizer={opt}", f"conv.filter_num={fn}", f"seed={seed}"],
+                     base_config(optimizer={"name": opt}, conv={"filter_num": fn}, seed=seed),
+                     test_acc=acc + 0.01 * seed, loss_scale=1 - acc,
+                     filters=(opt, fn, seed) == ("adam", 30, 1))
+    return folder
+
+
+def context(results, **options):
+    return plots.figure_context(results, CompareOptions(**options))
+
+
+def drawn(name, results, ctx):
+    data = plots.FIGURES[name].data(results, ctx)
+    with drawing():
+        return data, plots.FIGURES[name].draw(data, ctx)
+
+
+def colours_by_setting(fig):
+    """{setting: colour} from the artists a figure tagged with their setting (gid)."""
+    found = {}
+    for ax in fig.axes:
+        for line in ax.lines:
+            gid = line.get_gid()
+            if gid and not gid.startswith("ci:"):
+                found.setdefault(gid, set()).add(matplotlib.colors.to_hex(line.get_color()))
+    return found
+
+
+def test_one_colour_per_setting_in_every_figure(tmp_path):
+    folder = tmp_path / "one"
+    for i, opt in enumerate(("sgd", "momentum", "adagrad", "adam")):
+        for seed in (0, 1):
+            make_run(folder, [f"optimizer={opt}", f"seed={seed}"],
+                     base_config(optimizer={"name": opt}, seed=seed), test_acc=0.5 + i / 10)
+    results = gather([folder])
+    ctx = context(results)
+    seen = [colours_by_setting(drawn(name, results, ctx)[1])
+            for name in ("loss", "accuracy", "metric")]
+    assert seen[0] == seen[1] == seen[2]
+    assert all(len(colours) == 1 for colours in seen[0].values())
+    # Assigned from the sorted settings: adagrad, adam, momentum, sgd.
+    assert [next(iter(seen[0][f"optimizer={o}"])) for o in ("adagrad", "adam", "momentum",
+                                                           "sgd")] == \
+        [c.lower() for c in OKABE_ITO[:4]]
+    # The same colours in a later comparison of the same folders.
+    assert colours_by_setting(drawn("loss", gather([folder]), context(gather([folder])))[1]) \
+        == seen[0]
+
+
+def test_curves_are_means_over_seeds_per_panel(grid_sweep):
+    results = gather([grid_sweep])
+    ctx = context(results, smooth=1)
+    loss, _ = drawn("loss", results, ctx)
+    assert ctx.panel == "conv.filter_num" and ctx.palette.keys == ("optimizer",)
+    first = loss[(loss["panel"] == 30) & (loss["label"] == "optimizer=adam")].iloc[0]
+    expected = np.mean([0.1 * 2.3 * np.exp(-1 / 10) + 0.1] * 2)
+    assert first["iteration"] == 1 and first["n"] == 2
+    assert first["mean"] == pytest.approx(expected) and first["smoothed"] == first["mean"]
+    acc, _ = drawn("accuracy", results, ctx)
+    last = acc[(acc["split"] == "test") & (acc["panel"] == 16) &
+               (acc["label"] == "optimizer=sgd") & (acc["epoch"] == 3)].iloc[0]
+    assert last["mean"] == pytest.approx(0.505) and last["sample"] == 100
+
+
+def test_panels_follow_one_order_in_curves_and_heat_map(grid_sweep):
+    results = gather([grid_sweep])
+    ctx = context(results)
+    _, loss = drawn("loss", results, ctx)
+    titles = [ax.get_title() for ax in loss.axes if ax.get_title()]
+    assert titles == ["conv.filter_num=16", "conv.filter_num=30"]
+    _, heat = drawn("metric", results, ctx)
+    ax = heat.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["16", "30"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["adam", "momentum", "sgd"]
+    width, height = heat.get_size_inches()
+    assert width >= PANEL_SIZE[0] and height >= PANEL_SIZE[1]
+
+
+def test_dot_plot_ranks_settings_without_whiskers_for_single_runs(tmp_path):
+    folder = tmp_path / "s"
+    for opt, acc in (("sgd", 0.6), ("adam", 0.95), ("momentum", 0.9)):
+        make_run(folder, [f"optimizer={opt}"], base_config(optimizer={"name": opt}),
+                 test_acc=acc)
+    results = gather([folder])
+    table, fig = drawn("metric", results, context(results))
+    ax = fig.axes[0]
+    top_down = sorted(zip(ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()],
+                          strict=True), reverse=True)
+    assert [label for _, label in top_down] == ["adam", "momentum", "sgd"]  # best on top
+    assert ax.get_ylabel() == "optimizer"  # ticks without the "optimizer=" prefix
+    assert not [line for line in ax.lines if (line.get_gid() or "").startswith("ci:")]
+    assert "zoomed" in ax.get_xlabel() and ax.get_xlim()[0] > 0
+    assert table["rank"].tolist() == [1, 2, 3]
+
+
+def test_main_effects_need_two_keys(grid_sweep, tmp_path):
+    results = gather([grid_sweep])
+    effects, fig = drawn("main_effects", results, context(results))
+    assert set(effects["key"]) == {"optimizer", "conv.filter_num"}
+    assert len(fig.axes) == 2
+    make_run(tmp_path / "one", ["optimizer=sgd"], base_config())
+    make_run(tmp_path / "one", ["optimizer=adam"], base_config())
+    single = gather([tmp_path / "one"])
+    assert plots.FIGURES["main_effects"].data(single, context(single)) is None
+
+
+def test_filters_are_the_best_runs_saved_weights(grid_sweep):
+    results = gather([grid_sweep])
+    data, fig = drawn("filters", results, context(results))
+    run = data["run"].iloc[0]
+    assert run == "conv.filter_num=30,optimizer=adam,seed=1"
+    with np.load(grid_sweep / run / PARAMS) as z:
+        saved = z[FIRST_LAYER]
+    trained = data[data["stage"] == "trained"].sort_values(["filter", "channel", "row", "col"])
+    np.testing.assert_allclose(trained["value"].to_numpy(), saved.reshape(-1), rtol=1e-6)
+    # 30 filters of 5×5 in rows of 10, one-pixel gaps; each filter scaled to [0, 1] alone.
+    image = fig.axes[1].get_images()[0].get_array()
+    assert image.shape == (3 * 6 - 1, 10 * 6 - 1)
+    first = saved[0, 0]
+    np.testing.assert_allclose(image[:5, :5], (first - first.min()) / np.ptp(first), rtol=1e-5)
+    assert np.ma.getmaskarray(image)[5, :].all()  # the gap row
+
+
+def test_three_channel_filters_are_drawn_in_colour(tmp_path):
+    run = make_run(tmp_path / "s", ["seed=0"], base_config(), filters=True)
+    rng = np.random.default_rng(0)
+    np.savez(run / PARAMS, **{FIRST_LAYER: rng.standard_normal((4, 3, 5, 5))})
+    (run / "params_init.npz").unlink()
+    results = gather([tmp_path / "s"])
+    _, fig = drawn("filters", results, context(results))
+    images = [im for ax in fig.axes for im in ax.get_images()]
+    assert len(images) == 1 and images[0].get_array().shape == (5, 4 * 6 - 1, 3)
+
+
+def test_search_figures_scale_axes_and_mark_the_best(tmp_path):
+    folder = tmp_path / "search"
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        lr, wd = 10 ** rng.uniform(-6, -2), 10 ** rng.uniform(-8, -4)
+        make_run(folder, [f"optimizer.lr={lr:.6g}", f"trainer.weight_decay={wd:.6g}"],
+                 base_config(optimizer={"name": "sgd", "lr": lr}, trainer={"weight_decay": wd}),
+                 test_acc=0.3 + 0.05 * (i % 7))
+    results = gather([folder])
+    ctx = context(results)
+    parallel, _ = drawn("parallel_coordinates", results, ctx)
+    assert parallel["position"].between(0, 1).all()
+    assert parallel.groupby("axis")["log"].first().to_dict() == {
+        "optimizer.lr": True, "test_acc": False, "trainer.weight_decay": True}
+    scatter, fig = drawn("scatter", results, ctx)
+    assert scatter["best"].sum() == 1
+    assert scatter.loc[scatter["best"], "value"].iloc[0] == scatter["value"].max()
+    assert fig.axes[0].get_xscale() == "log"
+
+
+def test_smooth_keeps_length_and_flattens_noise():
+    y = np.r_[np.ones(50), np.zeros(50)] + np.random.default_rng(0).normal(0, 0.3, 100)
+    s = smooth(y, 11)
+    assert s.shape == y.shape
+    assert np.std(np.diff(s)) < np.std(np.diff(y)) / 3
