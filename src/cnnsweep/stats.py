@@ -119,7 +119,7 @@ def verdict(table: pd.DataFrame, metric: str, spread: str = "seeds",
     if table.empty:
         return Verdict(f"No run finished, so no setting can be ranked by {metric}.", None)
     best = table.iloc[0]
-    ci = f"mean ± 95% CI over {spread}"
+    ci = f"mean ± 95% CI over {spread}" if (table["n"] > 1).any() else "one run each"
     if len(table) == 1:
         text = f"One setting, {best['setting']}: {metric} {_fmt(best)}, {ci}."
         return Verdict(text, command if best["n"] < ENOUGH_SEEDS else None)

@@ -13,6 +13,7 @@ from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from cnnsweep.figures import FigureContext
 from cnnsweep.figures.style import PANEL_SIZE, grid, short_value
@@ -30,13 +31,19 @@ ZOOMED = "axis zoomed: does not start at 0"
 
 
 def metric_data(results: Results, ctx: FigureContext) -> pd.DataFrame | None:
-    """The settings table (stats.settings_table): per setting n, mean, CI, rank, p vs best."""
-    table = settings_table(results, ctx.metric)
-    if table.empty:
-        return None
+    """The settings table (stats.settings_table): per setting n, mean, CI, rank, p vs best;
+    then the settings without a finished run, with their status (mean NaN, n 0)."""
+    table = settings_table(results, ctx.metric).assign(status="ok")
     keys = results.varying
-    if len(keys) >= 2 and table[keys[0]].nunique() * table[keys[1]].nunique() > HEATMAP_CELLS:
-        return None  # a search over continuous values: scatter and parallel coordinates
+    if table.empty or (len(keys) >= 2 and table[keys[0]].nunique() *
+                       table[keys[1]].nunique() > HEATMAP_CELLS):
+        return None  # nothing finished, or a continuous search: scatter, parallel coordinates
+    others = results.runs[~results.runs["setting"].isin(table["setting"])]
+    if not others.empty:
+        missing = others.groupby("setting", sort=False).agg(
+            status=("status", lambda s: s.mode().iloc[0]),
+            **{k: (k, "first") for k in keys}).reset_index()
+        table = pd.concat([table, missing.assign(n=0, mean=np.nan)], ignore_index=True)
     return table.assign(label=setting_labels(table, ctx.palette.keys) if ctx.palette.keys
                         else "all runs")
 
@@ -65,6 +72,10 @@ def _dot_plot(table: pd.DataFrame, ctx: FigureContext, key: str | None) -> Figur
     y = np.arange(n)[::-1]
     for yi, (_, row) in zip(y, table.iterrows(), strict=True):
         colour = ctx.palette.colours.get(row["label"], "0.2")
+        if row["status"] != "ok":  # nothing to plot: say why, in the value column
+            ax.annotate(row["status"], xy=(1.02, yi), xycoords=("axes fraction", "data"),
+                        va="center", fontsize=8.5, color="0.45")
+            continue
         if row["n"] > 1 and not np.isnan(row["ci_low"]):
             ax.plot([row["ci_low"], row["ci_high"]], [yi, yi], color=colour, linewidth=2,
                     gid=f"ci:{row['label']}")
@@ -84,6 +95,7 @@ def _dot_plot(table: pd.DataFrame, ctx: FigureContext, key: str | None) -> Figur
     if ctx.metric.endswith("_acc"):  # an accuracy's axis stays within [0, 1]
         low, high = max(low, 0.0), min(high, 1.0)
     ax.set_xlim(low, high)
+    ax.xaxis.set_major_locator(MaxNLocator(6))
     ax.set_xlabel(ctx.metric + (f" ({ZOOMED})" if low > 0 else ""))
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(_title(ctx, table, "per setting, ranked"), fontsize=9)
@@ -135,7 +147,12 @@ def _heat_maps(table: pd.DataFrame, ctx: FigureContext, keys: list[str]) -> Figu
         ax.set_xlabel(col_key)
         ax.set_ylabel(row_key)
         ax.set_title(name or _heat_title(ctx, table), fontsize=9)
+        statuses = part.pivot_table(index=row_key, columns=col_key, values="status",
+                                    aggfunc="first").reindex(index=rows, columns=cols)
         for (r, c), v in np.ndenumerate(cells.to_numpy(float)):
+            if np.isnan(v) and isinstance(statuses.iloc[r, c], str):
+                ax.text(c, r, statuses.iloc[r, c], ha="center", va="center", fontsize=8,
+                        color="0.45")
             if not np.isnan(v):
                 light = hi > lo and (v - lo) / (hi - lo) < 0.5
                 n = counts.iloc[r, c]

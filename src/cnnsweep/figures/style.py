@@ -89,6 +89,8 @@ class Palette:
             bar = ax.figure.colorbar(ScalarMappable(norm, "viridis"), ax=ax, pad=0.02)
             bar.set_label(self.title)
             return
+        if not self.keys:  # one setting per panel: the panel titles name it
+            return
         if len(labels) > LEGEND_LIMIT:
             ax.text(0.99, 0.99, f"{len(labels)} settings (no legend)", transform=ax.transAxes,
                     ha="right", va="top", fontsize=8, color="0.4")
