@@ -1,11 +1,13 @@
 """cnnsweep's entry point: `python run.py [overrides]`, or `python run.py -m` to sweep."""
 
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from cnnsweep.experiment import main as run_experiment
+from cnnsweep.interrupts import guard
 from cnnsweep.schema import register_configs, register_sweeps
 
 register_configs()
@@ -18,4 +20,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(guard(main))  # Ctrl-C and SIGTERM end cleanly, with the command that resumes

@@ -1,6 +1,7 @@
 """One run in-process: the run folder it leaves, resume, stale files, recorded failures."""
 
 import json
+import os
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -63,9 +64,45 @@ def test_a_failure_is_recorded_with_its_traceback_and_nothing_is_raised(config, 
 def test_a_config_error_fails_before_any_file_is_written(config, tmp_path):
     summary = run_experiment(config("optimizer.lr=-1"), tmp_path)
     assert summary["error"] == "ConfigError: optimizer.lr=-1.0 must be a positive number"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [runfolder.SUMMARY]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [runfolder.LOCK, runfolder.SUMMARY]
 
 
 def test_a_diverging_run_is_a_result(config, tmp_path):
     summary = run_experiment(config("optimizer=sgd", "optimizer.lr=1e30"), tmp_path)
     assert summary["status"] == Status.DIVERGED and "loss became" in summary["message"]
+
+
+def test_a_full_disk_names_the_folder_and_leaves_no_half_written_summary(config, tmp_path,
+                                                                          monkeypatch):
+    import errno
+
+    from cnnsweep import atomic
+
+    def half_then_full(path, text):
+        def write(f):
+            f.write(text[: len(text) // 2].encode())
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        atomic.atomic_write(path, write)
+
+    monkeypatch.setattr(runfolder, "atomic_write_text", half_then_full)
+    summary = run_experiment(config(), tmp_path)
+    assert summary["status"] == Status.FAILED
+    assert f"could not write summary.json in {tmp_path}: No space left on device" in \
+        summary["error"]
+    assert not (tmp_path / runfolder.SUMMARY).exists()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_run_held_by_another_process_is_skipped_untouched(config, tmp_path):
+    from cnnsweep.experiment import RUNNING_ELSEWHERE
+    from cnnsweep.runlock import RunLock
+
+    lock = RunLock(tmp_path)
+    assert lock.acquire() is None
+    try:
+        summary = run_experiment(config(), tmp_path)
+    finally:
+        lock.release()
+    assert summary["status"] == RUNNING_ELSEWHERE and str(os.getpid()) in summary["holder"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [runfolder.LOCK]

@@ -149,3 +149,49 @@ def test_a_diverging_run_stops_early_keeps_its_history_and_is_not_an_error(tmp_p
     history = (folder / "history.csv").read_text().splitlines()
     assert 2 <= len(history) < 1 + 6 and history[-1].endswith("nan")  # stopped early
     assert sum(s["status"] == "ok" for s in runs.values()) == 1
+
+
+UNKNOWN_KEYS = [
+    ("+trainer.epoch=3", "trainer.epoch is not a config key: did you mean trainer.epochs?"),
+    ("+conv.filter_nm=16", "conv.filter_nm is not a config key: did you mean conv.filter_num?"),
+    ("+optimizer.momentum=0.5", "optimizer.momentum is a setting of optimizer=momentum, "
+                                "nesterov, not of optimizer=adam"),
+    ("+foo=1", "foo is not a config key: the keys are"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), UNKNOWN_KEYS)
+def test_an_unknown_key_fails_before_training_with_a_suggestion(tmp_path, override, message):
+    proc = run_py(override, *TINY, "hydra.run.dir=bad", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert f"ConfigError: {message}" in proc.stderr, proc.stderr
+    assert not (tmp_path / "bad" / "history.csv").exists()
+
+
+def test_an_unknown_key_in_a_sweep_is_recorded_as_failed(tmp_path):
+    proc = run_py("-m", "+trainer.epoch=3", "seed=1,2", *TINY, "hydra.sweep.dir=s", cwd=tmp_path)
+    assert proc.returncode == 1
+    runs = summaries(tmp_path / "s")
+    assert len(runs) == 2 and all(s["status"] == "failed" for s in runs.values())
+    assert all("did you mean trainer.epochs?" in s["error"] for s in runs.values())
+
+
+def test_two_identical_sweeps_at_once_train_each_run_once_and_both_finish(tmp_path):
+    args = [sys.executable, str(REPO / "run.py"), "-m", "seed=1,2,3,4", "dataset.train_size=1000",
+            "dataset.test_size=100", "trainer.epochs=2", "trainer.eval_sample=100",
+            "hydra.launcher.n_jobs=2", "hydra.sweep.dir=s", "compare.enabled=false"]
+    launches = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in launches]
+    codes = sorted(p.returncode for p in launches)
+    # 0: every run ended; 75: some were still being trained by the other launch at the end.
+    assert codes in ([0, 0], [0, 75]), outputs
+    runs = summaries(tmp_path / "s")
+    assert len(runs) == 4 and all(s["status"] == "ok" for s in runs.values())
+    for name, summary in runs.items():
+        rows = (tmp_path / "s" / name / "history.csv").read_text().splitlines()
+        assert len(rows) == 1 + summary["iterations"] == 1 + 20  # one training, not two
+    if codes == [0, 75]:
+        late = next(err for (_, err), p in zip(outputs, launches, strict=True)
+                    if p.returncode == 75)
+        assert "being trained by another launch" in late

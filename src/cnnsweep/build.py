@@ -10,12 +10,20 @@ positive number`). Neither Hydra nor OmegaConf is imported here.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
-from cnnsweep.data.datasets import DatasetSource, LoadOptions, dataset_source, float_dtype
+from cnnsweep.compare_options import CompareOptions
+from cnnsweep.data.datasets import (
+    DatasetSource,
+    LoadOptions,
+    dataset_source,
+    float_dtype,
+    registered_datasets,
+)
 from cnnsweep.nn.architectures import ARCHITECTURES, Architecture, plan_network
 from cnnsweep.nn.checks import require_not_negative, require_positive
 from cnnsweep.nn.init import WeightInit
@@ -96,6 +104,74 @@ def construct(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
         return cls(**kwargs)
 
 
+def _fields(cls: type) -> list[str]:
+    return [f.name for f in fields(cls)]
+
+
+def _nested(cls: type, prefix: str) -> list[str]:
+    """Dotted keys of a dataclass, nested dataclass fields spelled out (`conv.filter_num`)."""
+    keys = []
+    for f in fields(cls):
+        kind = _field_type(cls, f.name)
+        keys += _nested(kind, f"{prefix}{f.name}.") if is_dataclass(kind) else \
+            [f"{prefix}{f.name}"]
+    return keys
+
+
+def _group_keys() -> dict[str, dict[str, list[str]]]:
+    """For each group with options: every option's keys (relative to the group)."""
+    return {
+        "optimizer": {name: ["name", *cls.hyperparameters()] for name, cls in OPTIMIZERS.items()},
+        "dataset": {name: ["name", *_fields(cls), *_fields(LoadOptions)]
+                    for name, cls in registered_datasets().items()},
+        "arch": {name: _nested(cls, "") for name, cls in ARCHITECTURES.items()},
+    }
+
+
+def check_keys(config: Mapping[str, Any]) -> None:
+    """Every key of `config` must be a setting of the options it selected: a key added with
+    `+` (which Hydra's schema lets through) or set for another option fails here, with the
+    closest valid key or the options that have it."""
+    options = _group_keys()
+    chosen = {"optimizer": config.get("optimizer", {}).get("name"),
+              "dataset": config.get("dataset", {}).get("name"), "arch": config.get("network")}
+    valid = {*(f"optimizer.{k}" for k in options["optimizer"].get(chosen["optimizer"], [])),
+             *(f"dataset.{k}" for k in options["dataset"].get(chosen["dataset"], [])),
+             *options["arch"].get(chosen["arch"], []),
+             *(f"init.{k}" for k in _fields(WeightInit)),
+             *(f"trainer.{k}" for k in _fields(TrainSettings) + _fields(RunSettings)),
+             *(f"compare.{k}" for k in [*_fields(CompareOptions), "enabled"]),
+             "network", "seed"}
+    other_arch = {k for names in options["arch"].values() for k in names} - valid
+    # Another architecture's key, left unset (null), is fine: `conv: null` under arch=mlp.
+    unset_elsewhere = other_arch | {k.split(".")[0] for k in other_arch}
+    for key, value in _flat(config):
+        if key in valid or (key in unset_elsewhere and value is None):
+            continue
+        group = "arch" if key in unset_elsewhere or key.split(".")[0] in \
+            {k.split(".")[0] for k in unset_elsewhere} else key.split(".")[0]
+        relative = key if group == "arch" else key.split(".", 1)[-1]
+        having = [name for name, keys in options.get(group, {}).items() if relative in keys]
+        if having:
+            raise ConfigError(f"{key} is a setting of {group}={', '.join(having)}, not of "
+                              f"{group}={chosen[group]}; select one of those, or leave {key} out")
+        close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else \
+            f"the keys are {', '.join(sorted(k for k in valid if '.' not in k))}, and those " \
+            "of dataset, optimizer, init, trainer and compare (python run.py --cfg job)"
+        raise ConfigError(f"{key} is not a config key: {hint}")
+
+
+def _flat(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    for key, value in tree.items():
+        if isinstance(value, Mapping) and value:
+            out += _flat(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
 def build_run(config: Mapping[str, Any]) -> RunParts:
     """Check `config` and build what its run needs; raises ConfigError naming the key."""
     opt = dict(config["optimizer"])
@@ -103,22 +179,23 @@ def build_run(config: Mapping[str, Any]) -> RunParts:
         optimizer_class = OPTIMIZERS.get(opt.get("name"))
         if optimizer_class is None:
             raise ValueError(f"name={opt.get('name')!r} is not one of {', '.join(OPTIMIZERS)}")
+    with keyed(""):
+        architecture_class = ARCHITECTURES.get(config.get("network"))
+        if architecture_class is None:
+            raise ValueError(f"network={config.get('network')!r} is not one of "
+                             f"{', '.join(ARCHITECTURES)}; choose it with arch=<name>")
+    with keyed("dataset."):
+        source_class = dataset_source(config["dataset"]["name"])
+    check_keys(config)
+    with keyed("optimizer."):
         optimizer = optimizer_class(**{k: v for k, v in opt.items()
                                        if k in optimizer_class.hyperparameters()})
     trainer = config["trainer"]
     training = construct(TrainSettings, trainer, "trainer.")
     run = construct(RunSettings, trainer, "trainer.")
     init = construct(WeightInit, config["init"], "init.")
-    with keyed(""):
-        architecture_class = ARCHITECTURES.get(config.get("network"))
-        if architecture_class is None:
-            raise ValueError(f"network={config.get('network')!r} is not one of "
-                             f"{', '.join(ARCHITECTURES)}; choose it with arch=<name>")
     architecture = construct(architecture_class, config)
-
     dataset = config["dataset"]
-    with keyed("dataset."):
-        source_class = dataset_source(dataset["name"])
     source = construct(source_class, dataset, "dataset.")
     load_options = construct(LoadOptions, dataset, "dataset.")
     with keyed("dataset."):

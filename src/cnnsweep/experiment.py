@@ -26,11 +26,15 @@ import cnnsweep
 from cnnsweep import runfolder
 from cnnsweep.build import build_run
 from cnnsweep.data.datasets import load
+from cnnsweep.interrupts import Interrupted, sigterm_raises
 from cnnsweep.nn.networks import network_from_plan
 from cnnsweep.runfolder import RunWriter, Status
+from cnnsweep.runlock import RunLock
 from cnnsweep.train import EpochRecord, StepRecord, TrainingCallback, train
 
 log = logging.getLogger("cnnsweep")
+RUNNING_ELSEWHERE = "running elsewhere"  # what run_experiment returns for a run it skipped
+EXIT_RUNNING_ELSEWHERE = 75  # EX_TEMPFAIL: nothing failed; run again when the other ends
 
 # Hydra names each job's folder (`hydra.sweep.subdir`) in the process that runs the job, a
 # joblib or Ray worker, which imports this module to run the task: the resolver must exist there.
@@ -125,13 +129,29 @@ def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict) -> Non
 
 def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "",
                    overrides: list[str] | None = None) -> dict[str, Any]:
-    """Train the run of `cfg` into `run_dir` unless it is already done; return its summary.
+    """Train the run of `cfg` into `run_dir` unless it is done or being trained elsewhere;
+    return its summary.
 
-    A folder holding an `ok` summary of the same config hash is skipped (resume). Anything
-    that goes wrong becomes status `failed` with the error; nothing is raised.
+    The folder is claimed first (RunLock): a run another process trains is skipped. A folder
+    holding an `ok` summary of the same config hash is skipped (resume). Anything that goes
+    wrong becomes status `failed` with the error, and nothing is raised; Ctrl-C or SIGTERM
+    record status `interrupted` and then stop the process.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(run_dir)
+    holder = lock.acquire()
+    if holder is not None:
+        log.warning("%srunning elsewhere (%s), skipped", label, holder)
+        return {"status": RUNNING_ELSEWHERE, "run": run_dir.name, "holder": str(holder)}
+    try:
+        return _attempt(cfg, run_dir, label, overrides)
+    finally:
+        lock.release()
+
+
+def _attempt(cfg: DictConfig, run_dir: Path, label: str,
+             overrides: list[str] | None) -> dict[str, Any]:
     config = OmegaConf.to_container(cfg, resolve=True)
     digest = runfolder.config_hash(config)
     previous = runfolder.read_summary(run_dir)
@@ -147,17 +167,44 @@ def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "",
         "threads": cfg.trainer.threads, "pid": os.getpid(), "versions": versions(),
     }
     try:
-        _train_run(cfg, run_dir, label, summary)
+        with sigterm_raises():
+            _train_run(cfg, run_dir, label, summary)
+    except (KeyboardInterrupt, Interrupted) as exc:  # recorded, then the process stops
+        name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        summary.update(status=Status.INTERRUPTED, error=f"interrupted by {name}")
+        _finish(run_dir, summary, start, config, overrides)
+        raise
     except Exception as exc:  # recorded, so that the rest of the sweep goes on
         summary.update(status=Status.FAILED, error=f"{type(exc).__name__}: {exc}",
                        traceback=traceback.format_exc())
         log.error("%sfailed: %s: %s", label, type(exc).__name__, exc)
+    _finish(run_dir, summary, start, config, overrides)
+    return summary
+
+
+def _finish(run_dir: Path, summary: dict, start: float, config: dict,
+            overrides: list[str] | None) -> None:
     summary["wall_seconds"] = round(time.perf_counter() - start, 3)
     summary["finished_at"] = datetime.now(timezone.utc).isoformat()
+    summary["memory_mib"] = round(resident_mib(), 1)
     # The analysis reads these from here: one JSON file per run instead of two YAML files.
     summary.update(config=config, overrides=list(overrides or []))
-    runfolder.write_summary(run_dir, summary)
-    return summary
+    try:
+        runfolder.write_summary(run_dir, summary)
+    except OSError as exc:  # a full disk, a folder made read-only: nothing half-written stays
+        summary.update(status=Status.FAILED, error=f"could not write {runfolder.SUMMARY} in "
+                       f"{run_dir}: {exc.strerror or exc}; free space or make it writable, "
+                       "then run the sweep again")
+        log.error("%s", summary["error"])
+
+
+def resident_mib() -> float:
+    """This process's resident memory now (Linux /proc; 0 elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _images(sample: int, size: int) -> str:
@@ -197,6 +244,10 @@ def main(cfg: DictConfig) -> float:
     label = f"[{run_dir.name}] " if multirun else ""
     summary = run_experiment(cfg, run_dir, label, list(hc.overrides.task))
     failed = runfolder.status_of(summary) == Status.FAILED
+    if not multirun and summary["status"] == RUNNING_ELSEWHERE:
+        print(f"run folder {run_dir} is being trained elsewhere ({summary['holder']}); "
+              "nothing done", file=sys.stderr)
+        sys.exit(EXIT_RUNNING_ELSEWHERE)
     if not multirun:
         print(describe(summary, run_dir), file=sys.stderr if failed else sys.stdout)
         if failed:

@@ -141,7 +141,7 @@ def write_latex(table: pd.DataFrame, path: Path) -> None:
 
 
 def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
-            results: Results | None = None, interrupted: bool = False, helper: Pool | None = None,
+            results: Results | None = None, helper: Pool | None = None,
             warn: Callable[[str], object] = lambda m: print(m, file=sys.stderr),
             **options: object) -> Path:
     """Compare every run under `paths`; returns the path of `report.html`.
@@ -178,8 +178,9 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
              f"Repeats: the runs of a setting differ by {ctx.spread}."]
     if pooled:
         facts.append(f"Pooled over {pooled}: these keys vary but are not compared.")
-    if interrupted:
-        facts.append("The sweep was interrupted: this compares the runs that finished.")
+    if (results.runs["status"] == Status.INTERRUPTED).any():
+        facts.append("The sweep was interrupted: this compares the runs that finished; run "
+                     "the sweep again to train the others.")
     facts.append(f"test_acc is measured on all test images at the end of training; the curves "
                  f"and best_test_acc on the per-epoch evaluation sample. Generated "
                  f"{datetime.now().isoformat(timespec='seconds')}.")

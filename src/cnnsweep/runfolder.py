@@ -9,6 +9,7 @@
     params_init.npz        PARAMS_INIT  the first layer's weights before training (FIRST_LAYER)
     summary.json           SUMMARY      written last and atomically: status, metrics, provenance,
                                         and the resolved config and overrides again
+    .cnnsweep.lock         LOCK         held (flock) by the one process training the run
 
 A folder without `summary.json` is an unfinished run. A run's identity is its config without the
 presentation keys (how results are shown, not what is computed): they name neither its folder nor
@@ -49,6 +50,7 @@ TRAINING_FILES = (HISTORY, EPOCHS, PARAMS, PARAMS_INIT, SUMMARY)
 # and the filters figure draws them from both files.
 FIRST_LAYER = "W1"
 
+LOCK = ".cnnsweep.lock"
 # Config keys (and `+sweep`, the sweep file that asked for a run) that change how results are
 # shown, not what is computed. Everything below them is presentation too (`compare.metric`).
 PRESENTATION_KEYS = ("compare", "sweep")

@@ -1,0 +1,180 @@
+"""Ctrl-C and SIGTERM (what SLURM sends at preemption or time-out) end a sweep cleanly.
+
+Inside a run, SIGTERM raises `Interrupted` and the run records itself as `interrupted` (Ctrl-C
+raises KeyboardInterrupt there). In the launching process, `guard` stops every worker, marks the
+runs that were cut off (started, no summary, no live lock) as `interrupted`, and prints how many
+runs finished and the command that resumes the sweep, without a traceback; the exit code is
+128 + the signal (130 for SIGINT, 143 for SIGTERM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cnnsweep import runfolder
+from cnnsweep.runfolder import Status
+from cnnsweep.runlock import running_elsewhere
+
+GRACE_SECONDS = 2.0  # workers that have not stopped after SIGTERM are killed
+
+
+class Interrupted(BaseException):
+    """A signal asked this process to stop (a BaseException, like KeyboardInterrupt, so that no
+    `except Exception` swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within this block, SIGTERM raises Interrupted (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@dataclass
+class Sweep:
+    """What the launching process knows of the multirun in progress (set by the callback)."""
+
+    sweep_dir: Path | None = None
+    compare: bool = False
+    argv: list[str] = field(default_factory=lambda: list(sys.argv))
+    on_stop: list[Callable[[], object]] = field(default_factory=list)
+
+
+CURRENT = Sweep()
+
+
+def _children(pid: int) -> list[int]:
+    """Every descendant of `pid` (Linux /proc); empty where /proc is not there."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(entry.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def stop_children(grace: float = GRACE_SECONDS) -> None:
+    """SIGINT to every process this one started, as a Ctrl-C in the terminal does (a run
+    records itself as interrupted; joblib's resource tracker ignores it and ends with us), then
+    SIGKILL to any still there after `grace` seconds. Resource trackers (multiprocessing's,
+    joblib's) are left alone: they end with this process, and killing one early makes joblib
+    start another that prints errors."""
+    children = [pid for pid in _children(os.getpid()) if not _is_resource_tracker(pid)]
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.05)
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in children:  # reap our own children: no zombie outlives this process
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, 0)
+
+
+def _is_resource_tracker(pid: int) -> bool:
+    try:
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:  # a child that exited stays a zombie until reaped: not alive for our purpose
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def mark_interrupted(sweep_dir: Path, signame: str) -> tuple[int, int]:
+    """Record every started run without a summary (and not trained elsewhere) as interrupted;
+    return (finished, interrupted) counts."""
+    finished = interrupted = 0
+    for run_dir in sorted(p.parent.parent for p in sweep_dir.glob(f"*/{runfolder.CONFIG}")):
+        status = runfolder.status_of(runfolder.read_summary(run_dir))
+        if status == Status.UNFINISHED and running_elsewhere(run_dir) is None:
+            runfolder.write_summary(run_dir, {
+                "status": Status.INTERRUPTED, "run": run_dir.name,
+                "error": f"interrupted by {signame} before it finished",
+                "finished_at": datetime.now(timezone.utc).isoformat()})
+            status = Status.INTERRUPTED
+        finished += status in (Status.OK, Status.DIVERGED)
+        interrupted += status == Status.INTERRUPTED
+    return finished, interrupted
+
+
+def resume_command(argv: list[str], sweep_dir: Path) -> str:
+    """The command as it was given, with `hydra.sweep.dir` pinned to this sweep's folder."""
+    args = [a for a in argv[1:] if not a.startswith("hydra.sweep.dir=")]
+    program = argv[0] if argv[0].endswith("cnnsweep") else f"python {argv[0]}"
+    return " ".join([program, *map(shlex.quote, [*args, f"hydra.sweep.dir={sweep_dir}"])])
+
+
+def guard(main: Callable[[], object]) -> int:
+    """Run Hydra's `main`; on Ctrl-C or SIGTERM end as the module docstring says."""
+    signal.signal(signal.SIGTERM, _raise)
+    try:
+        main()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for stop in CURRENT.on_stop:
+            stop()
+        stop_children()
+        print(_report(signal.Signals(signum).name), file=sys.stderr, flush=True)
+        return 128 + signum
+    return 0
+
+
+def _report(signame: str) -> str:
+    what = "Ctrl-C" if signame == "SIGINT" else signame
+    sweep_dir = CURRENT.sweep_dir
+    if sweep_dir is None or not sweep_dir.is_dir():
+        return (f"\nInterrupted ({what}). A run cut off is recorded as interrupted in its "
+                "summary.json; run the same command again to train it.")
+    finished, interrupted = mark_interrupted(sweep_dir, signame)
+    lines = [f"\nInterrupted ({what}): {finished} run(s) finished, {interrupted} interrupted "
+             f"(recorded in their summary.json) in {sweep_dir}.",
+             f"Resume (finished runs are skipped): {resume_command(CURRENT.argv, sweep_dir)}",
+             f"Compare what finished: cnnsweep compare {shlex.quote(str(sweep_dir))}"]
+    return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""Live progress of a whole sweep, read from its run folders: runs done / total, running, failed,
+diverged, elapsed and time left (tqdm) on a terminal; elsewhere (CI, a log file) one plain line
+per finished run. Reading folders, it works under any launcher whose runs write where this
+process can see them."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TextIO
+
+from tqdm import tqdm
+
+from cnnsweep import runfolder
+from cnnsweep.runfolder import Status
+
+DONE = (Status.OK, Status.DIVERGED)
+
+
+class SweepProgress:
+    def __init__(self, sweep_dir: Path, total: int | None, stream: TextIO = sys.stderr,
+                 interval: float = 1.0, metric: str = "test_acc") -> None:
+        self.sweep_dir, self.total, self.stream = Path(sweep_dir), total, stream
+        self.interval, self.metric = interval, metric
+        self.finished: dict[str, dict] = {}
+        self.started = time.monotonic()
+        self.known_at_start: set[str] | None = None
+        self._last = self.counts(0)
+        self.bar: tqdm | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="cnnsweep-progress", daemon=True)
+
+    def start(self) -> SweepProgress:
+        self.poll()  # runs finished before this launch (a resume) count from the start
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop polling; a last look at the folders; the final counts."""
+        if not self._stop.is_set():
+            self._stop.set()
+            if self._thread.is_alive():
+                self._thread.join(timeout=5)
+            self.poll()
+            if self.bar is not None:
+                self.bar.close()
+            else:
+                print(self.line(), file=self.stream, flush=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.poll()
+
+    def counts(self, running: int) -> dict[str, int]:
+        statuses = [runfolder.status_of(s) for s in self.finished.values()]
+        return {"done": sum(s in DONE for s in statuses), "running": running,
+                "failed": sum(s == Status.FAILED for s in statuses),
+                "diverged": sum(s == Status.DIVERGED for s in statuses),
+                "interrupted": sum(s == Status.INTERRUPTED for s in statuses)}
+
+    def line(self) -> str:
+        c = self._last
+        of = f"/{self.total}" if self.total else ""
+        elapsed = time.monotonic() - self.started
+        return (f"sweep: {c['done']}{of} runs done, {c['running']} running, {c['failed']} "
+                f"failed, {c['diverged']} diverged, {elapsed:.0f} s")
+
+    def poll(self) -> None:
+        started = sorted(p.parent.parent for p in self.sweep_dir.glob(f"*/{runfolder.CONFIG}"))
+        new = []
+        for run_dir in started:
+            if run_dir.name in self.finished:
+                continue
+            summary = runfolder.read_summary(run_dir)
+            if summary is not None:
+                self.finished[run_dir.name] = summary
+                new.append(run_dir.name)
+        if self.known_at_start is None:  # runs finished before this launch (a resume)
+            self.known_at_start = set(self.finished)
+            new = []
+        self._last = self.counts(len(started) - len(self.finished))
+        if self.stream.isatty():
+            self._draw_bar()
+        else:
+            for i, name in enumerate(new, start=len(self.finished) - len(new) + 1):
+                self._print_finished(name, i)
+
+    def _draw_bar(self) -> None:
+        finished = len(self.finished)
+        if self.bar is None:
+            self.bar = tqdm(total=self.total, initial=finished, desc="sweep", unit="run",
+                            file=self.stream, dynamic_ncols=True, leave=True)
+        self.bar.update(finished - self.bar.n)
+        c = self._last
+        self.bar.set_postfix_str(f"running {c['running']}, failed {c['failed']}, diverged "
+                                 f"{c['diverged']}", refresh=True)
+
+    def _print_finished(self, name: str, count: int) -> None:
+        summary = self.finished[name]
+        status = summary.get("status", "?")
+        value = summary.get(self.metric)
+        metric = f", {self.metric} {value:.4f}" if isinstance(value, float) else ""
+        seconds = summary.get("wall_seconds")
+        took = f", {seconds:.1f} s" if isinstance(seconds, (int, float)) else ""
+        of = f"/{self.total}" if self.total else ""
+        print(f"[{count}{of}] {name}: {status}{metric}{took}", file=self.stream, flush=True)
+
+
+def expected_runs(sweeper: dict, task_overrides: list[str]) -> int | None:
+    """How many runs a multirun will launch: `n_trials` of an optimizing sweeper, else the
+    product of the sweep lengths (the sweep file's params, then the command line's)."""
+    if sweeper.get("n_trials"):
+        return int(sweeper["n_trials"])
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    lines = {key: f"{key}={value}" for key, value in (sweeper.get("params") or {}).items()}
+    lines.update({o.split("=", 1)[0].lstrip("+~"): o for o in task_overrides if "=" in o})
+    total = 1
+    try:
+        for override in OverridesParser.create().parse_overrides(list(lines.values())):
+            if override.is_sweep_override():
+                total *= len(list(override.sweep_string_iterator()))
+    except Exception:  # a glob or another sweep that needs the config: the total is unknown
+        return None
+    return total
