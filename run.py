@@ -1,23 +1,16 @@
-"""cnnsweep's entry point: `python run.py [overrides]`, or `python run.py -m` to sweep."""
+"""The repository's entry point: `python run.py [overrides]`, or `python run.py -m` to sweep.
+
+It runs this checkout's code and configs (conf/, and sweeps/ as the group `sweep`), whatever
+cnnsweep is installed: an installed package is `cnnsweep run` instead.
+"""
 
 import sys
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "src"))  # this checkout's cnnsweep, not an installed one
 
-from cnnsweep.experiment import main as run_experiment
-from cnnsweep.interrupts import guard
-from cnnsweep.schema import register_configs, register_sweeps
-
-register_configs()
-register_sweeps(Path(__file__).resolve().parent / "sweeps")
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> float:
-    return run_experiment(cfg)
-
+from cnnsweep.app import run  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(guard(main))  # Ctrl-C and SIGTERM end cleanly, with the command that resumes
+    sys.exit(run(sys.argv[1:], program=sys.argv[0], config_path=ROOT / "conf"))

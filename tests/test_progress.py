@@ -2,7 +2,7 @@
 
 import io
 
-from cnnsweep.progress import SweepProgress, expected_runs
+from cnnsweep.progress import SweepProgress
 from tests.runfolders import base_config, make_run
 
 
@@ -22,11 +22,3 @@ def test_plain_lines_per_finished_run_and_final_counts(tmp_path):
     assert lines[2].startswith("[4/5] seed=4: ok, test_acc 0.8000, 1.5 s")
     assert lines[3].startswith("sweep: 3/5 runs done, 1 running, 1 failed, 1 diverged, ")
     assert len(lines) == 4
-
-
-def test_expected_runs_from_sweep_params_command_line_and_trials():
-    params = {"optimizer": "sgd,adam,momentum", "conv.filter_num": "16,30"}
-    assert expected_runs({"params": params}, ["seed=0", "+sweep=x"]) == 6
-    assert expected_runs({"params": params}, ["optimizer=sgd,adam"]) == 4  # command line wins
-    assert expected_runs({}, ["seed=range(0,5)", "trainer.epochs=1,2"]) == 10
-    assert expected_runs({"n_trials": 100, "params": params}, []) == 100

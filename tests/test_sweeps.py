@@ -12,7 +12,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from cnnsweep.build import ConfigError, build_run
-from cnnsweep.schema import register_configs, register_sweeps
+from cnnsweep.schema import register_configs
 from tests.conftest import REPO
 from tests.test_run import run_py, summaries
 
@@ -26,7 +26,6 @@ TINY = ["dataset=mnist_mini", "dataset.train_size=200", "dataset.test_size=100",
 @pytest.fixture(scope="module")
 def hydra_compose():
     register_configs()
-    register_sweeps(REPO / "sweeps")
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         yield compose

@@ -1,4 +1,5 @@
-"""The `cnnsweep` command: `cnnsweep compare DIR... [--by KEY ...] [--metric M] [--out DIR]`."""
+"""The `cnnsweep` command: `cnnsweep run [overrides]` trains (one run, or a sweep with -m) with
+the shipped configs; `cnnsweep compare DIR... [--by KEY ...] [--metric M] [--out DIR]` compares."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from cnnsweep.helper import start_helper
 def parser(figures: list[str]) -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="cnnsweep", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", add_help=False,
+                        help="one run or a sweep (-m) with Hydra overrides, as `python run.py`")
     cmp = commands.add_parser(
         "compare", help="compare the runs of one or more sweep folders",
         description="Compare runs: runs.csv, settings.csv/.tex, figures and a report. With the "
@@ -35,6 +38,11 @@ def parser(figures: list[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run"]:  # everything after `run` is Hydra's (overrides, -m, --cfg, …)
+        from cnnsweep.app import run
+
+        return run(argv[1:])
     helper = start_helper()  # before the imports below, so that its own imports overlap them
     try:
         from cnnsweep.plots import FIGURES

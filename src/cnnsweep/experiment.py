@@ -30,15 +30,16 @@ from cnnsweep.interrupts import Interrupted, sigterm_raises
 from cnnsweep.nn.networks import network_from_plan
 from cnnsweep.runfolder import RunWriter, Status
 from cnnsweep.runlock import RunLock
+from cnnsweep.schema import register_resolvers
 from cnnsweep.train import EpochRecord, StepRecord, TrainingCallback, train
 
 log = logging.getLogger("cnnsweep")
 RUNNING_ELSEWHERE = "running elsewhere"  # what run_experiment returns for a run it skipped
 EXIT_RUNNING_ELSEWHERE = 75  # EX_TEMPFAIL: nothing failed; run again when the other ends
 
-# Hydra names each job's folder (`hydra.sweep.subdir`) in the process that runs the job, a
-# joblib or Ray worker, which imports this module to run the task: the resolver must exist there.
-OmegaConf.register_new_resolver("cnnsweep_run_name", runfolder.run_name, replace=True)
+# A worker (joblib, Ray) composes each job's config again and names its folder, importing this
+# module to run the task: the resolvers must exist there too.
+register_resolvers()
 
 
 def source_commit() -> str | None:

@@ -58,8 +58,10 @@ def sigterm_raises() -> Iterator[None]:
 class Sweep:
     """What the launching process knows of the multirun in progress (set by the callback)."""
 
-    sweep_dir: Path | None = None
+    sweep_dir: Path | None = None  # set while a multirun is under way
     compare: bool = False
+    metric: str = "test_acc"
+    expected: list[str] | int | None = None  # the run folders it launches (multirun.py)
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
     on_stop: list[Callable[[], object]] = field(default_factory=list)
 
@@ -143,17 +145,24 @@ def mark_interrupted(sweep_dir: Path, signame: str) -> tuple[int, int]:
 def resume_command(argv: list[str], sweep_dir: Path) -> str:
     """The command as it was given, with `hydra.sweep.dir` pinned to this sweep's folder."""
     args = [a for a in argv[1:] if not a.startswith("hydra.sweep.dir=")]
-    program = argv[0] if argv[0].endswith("cnnsweep") else f"python {argv[0]}"
+    program = f"python {argv[0]}" if argv[0].endswith(".py") else argv[0]
     return " ".join([program, *map(shlex.quote, [*args, f"hydra.sweep.dir={sweep_dir}"])])
 
 
 def guard(main: Callable[[], object]) -> int:
-    """Run Hydra's `main`; on Ctrl-C or SIGTERM end as the module docstring says."""
+    """Run Hydra's `main`; on Ctrl-C or SIGTERM end as the module docstring says; when the
+    launcher itself fails (a crashed worker), end with what finished instead of a traceback."""
     signal.signal(signal.SIGTERM, _raise)
+    # Hydra then re-raises what it would print: composition errors are printed here as Hydra
+    # prints them, and a launcher's failure ends the sweep with its table.
+    full_error = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         main()
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception as exc:
+        return _failed(exc, full_error == "1")
     except (KeyboardInterrupt, Interrupted) as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
@@ -164,6 +173,41 @@ def guard(main: Callable[[], object]) -> int:
         print(_report(signal.Signals(signum).name), file=sys.stderr, flush=True)
         return 128 + signum
     return 0
+
+
+# Launcher and sweeper plugins live in optional extras; a missing one names its extra.
+EXTRAS = {"hydra/launcher/ray": "ray", "hydra/launcher/submitit": "slurm",
+          "hydra/launcher/slurm": "slurm", "hydra/sweeper/optuna": "search"}
+
+
+def _failed(exc: Exception, show_traceback: bool) -> int:
+    """An exception that escaped Hydra: a composition error (printed as Hydra prints it), or a
+    failed launcher during a multirun (its table, report and resume command)."""
+    from hydra.errors import CompactHydraException
+
+    if isinstance(exc, CompactHydraException) and not show_traceback:
+        print(exc, file=sys.stderr)
+        if exc.__cause__ is not None and "omegaconf" in type(exc.__cause__).__module__:
+            print(exc.__cause__, file=sys.stderr)
+        extra = next((e for key, e in EXTRAS.items() if key in str(exc)), None)
+        if extra is not None:
+            print(f"That config comes with an optional extra: pip install 'cnnsweep[{extra}]' "
+                  f"(in a checkout: pip install -e '.[{extra}]')", file=sys.stderr)
+        return 1
+    sweep_dir = CURRENT.sweep_dir
+    if sweep_dir is None or show_traceback:
+        raise exc
+    for stop in CURRENT.on_stop:
+        stop()
+    stop_children()
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    print(f"\nThe launcher failed: {type(exc).__name__}: {first}", file=sys.stderr, flush=True)
+    from cnnsweep import multirun
+
+    multirun.finish(sweep_dir, CURRENT.metric, CURRENT.compare, CURRENT.expected)
+    print(f"Resume (finished runs are skipped): {resume_command(CURRENT.argv, sweep_dir)}",
+          file=sys.stderr, flush=True)
+    return 1
 
 
 def _report(signame: str) -> str:

@@ -106,22 +106,3 @@ class SweepProgress:
         took = f", {seconds:.1f} s" if isinstance(seconds, (int, float)) else ""
         of = f"/{self.total}" if self.total else ""
         print(f"[{count}{of}] {name}: {status}{metric}{took}", file=self.stream, flush=True)
-
-
-def expected_runs(sweeper: dict, task_overrides: list[str]) -> int | None:
-    """How many runs a multirun will launch: `n_trials` of an optimizing sweeper, else the
-    product of the sweep lengths (the sweep file's params, then the command line's)."""
-    if sweeper.get("n_trials"):
-        return int(sweeper["n_trials"])
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    lines = {key: f"{key}={value}" for key, value in (sweeper.get("params") or {}).items()}
-    lines.update({o.split("=", 1)[0].lstrip("+~"): o for o in task_overrides if "=" in o})
-    total = 1
-    try:
-        for override in OverridesParser.create().parse_overrides(list(lines.values())):
-            if override.is_sweep_override():
-                total *= len(list(override.sweep_string_iterator()))
-    except Exception:  # a glob or another sweep that needs the config: the total is unknown
-        return None
-    return total

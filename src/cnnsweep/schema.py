@@ -35,6 +35,7 @@ from cnnsweep.data.datasets import LoadOptions, dataset_source, registered_datas
 from cnnsweep.nn.architectures import ARCHITECTURES
 from cnnsweep.nn.init import WeightInit
 from cnnsweep.nn.optimizers import OPTIMIZERS
+from cnnsweep.runfolder import run_name
 from cnnsweep.train import TrainSettings
 
 # OmegaConf needs typing.Optional/List, not PEP 604 unions or tuples, in structured configs.
@@ -182,9 +183,22 @@ def architecture_node(name: str) -> dict[str, Any]:
         schema_of(type(spec))))}
 
 
+def builtin_sweeps() -> str:
+    """The search path of the built-in sweeps: cnnsweep/builtin holds the group `sweep` (the
+    repository's sweeps/, shipped inside the package)."""
+    return f"file://{Path(__file__).resolve().parent / 'builtin'}"
+
+
+def register_resolvers() -> None:
+    """The resolvers conf/config.yaml uses: each run folder's name, the built-in sweeps."""
+    OmegaConf.register_new_resolver("cnnsweep_run_name", run_name, replace=True)
+    OmegaConf.register_new_resolver("cnnsweep_builtin", builtin_sweeps, replace=True)
+
+
 def register_configs() -> None:
     """Register the whole config's schema and one schema per option of each group; the YAML
     files of conf/<group>/ extend these (`/schema/<group>@_here_: <option>`)."""
+    register_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="cnnsweep_schema", node=_config_schema())
     cs.store(group="schema/init", name="init", node=InitConfig)
@@ -195,15 +209,3 @@ def register_configs() -> None:
         cs.store(group="schema/dataset", name=name, node=dataset_schema(name))
     for name in ARCHITECTURES:
         cs.store(group="schema/arch", name=name, node=architecture_node(name))
-
-
-def register_sweeps(sweeps_dir: Path) -> None:
-    """Make every `sweeps/<name>.yaml` selectable as `+sweep=<name>` from any directory.
-
-    Hydra reads extra search paths only from the primary config, relative to the working
-    directory; registering the files in the ConfigStore by their absolute location avoids that.
-    """
-    cs = ConfigStore.instance()
-    for path in sorted(Path(sweeps_dir).glob("*.yaml")):
-        cs.store(group="sweep", name=path.stem, node=OmegaConf.load(path), package="_global_",
-                 provider=f"cnnsweep sweeps ({path.parent})")

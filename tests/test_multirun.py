@@ -1,0 +1,51 @@
+"""The multirun as the launching process sees it: expected runs, checks, the end."""
+
+import pytest
+
+from cnnsweep.multirun import check_launcher, expected_runs, finish, sweep_table
+from cnnsweep.results import gather
+from tests.runfolders import base_config, make_run
+
+BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def test_expected_runs_are_the_folders_the_basic_sweeper_makes():
+    sweeper = {"_target_": BASIC, "params": {"optimizer": "sgd,adam", "conv.filter_num": "16,30"}}
+    names = expected_runs(sweeper, ["trainer.epochs=1", "+sweep=x"])
+    assert sorted(names) == sorted(f"conv.filter_num={f},optimizer={o},trainer.epochs=1"
+                                   for f in (16, 30) for o in ("sgd", "adam"))
+    assert len(expected_runs(sweeper, ["optimizer=sgd"])) == 2  # the command line wins a key
+    assert len(expected_runs({"_target_": BASIC}, ["seed=range(0,5)", "trainer.epochs=1,2"])) == 10
+    assert expected_runs({"n_trials": 100}, []) == 100
+    assert expected_runs({"_target_": "some.OtherSweeper"}, ["a=1,2"]) is None
+
+
+def test_runs_that_never_arrived_are_named_and_fail_the_sweep(tmp_path, capsys):
+    make_run(tmp_path, ["seed=1"], base_config(seed=1))
+    code = finish(tmp_path, compare=False, expected=["seed=1", "seed=2"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"1 run(s) were launched but never arrived in {tmp_path}: seed=2" in err
+    assert finish(tmp_path, compare=False, expected=["seed=1"]) == 0
+
+
+def test_the_end_table_ranks_by_the_sweeps_metric(tmp_path):
+    for opt, acc in (("sgd", 0.5), ("adam", 0.9), ("momentum", 0.7)):
+        make_run(tmp_path, [f"optimizer={opt}"], base_config(), test_acc=acc)
+    lines = sweep_table(gather([tmp_path]).runs, "train_acc").splitlines()
+    assert lines[0].split() == ["run", "status", "train_acc", "seconds"]
+    assert [line.split()[0] for line in lines[1:]] == ["optimizer=adam", "optimizer=momentum",
+                                                        "optimizer=sgd"]
+
+
+def test_launchers_that_cannot_work_here_fail_in_one_line(capsys, monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(SystemExit) as exit_:
+        check_launcher({"_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher."
+                                    "SlurmLauncher"})
+    assert exit_.value.code == 2
+    assert "SLURM is not available here (no sbatch on PATH)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        check_launcher({"_target_": "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher",
+                        "ray": {"init": {"address": "127.0.0.1:1"}}})
+    assert "cannot reach the Ray cluster at 127.0.0.1:1" in capsys.readouterr().err
