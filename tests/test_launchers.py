@@ -6,9 +6,15 @@ deselect with `-m "not launchers"`."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
 
 import pytest
 
+from tests.conftest import REPO
 from tests.test_run import TINY, histories, run_py, summaries
 
 pytestmark = [pytest.mark.launchers, pytest.mark.slow]
@@ -58,3 +64,58 @@ def test_slurm_launcher_config_composes_with_overrides(tmp_path):
     assert "SlurmLauncher" in proc.stdout
     for line in ("partition: cpu", "timeout_min: 30", "cpus_per_task: 1", "mem_gb: 4"):
         assert line in proc.stdout, line
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_head(tmp_path):
+    """A Ray cluster started by `ray start --head` in its own folder, stopped after."""
+    if importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None:
+        pytest.skip("hydra-ray-launcher is not installed: pip install -e '.[ray]'")
+    ray = shutil.which("ray", path=os.path.dirname(sys.executable))
+    head = tmp_path / "head"
+    head.mkdir()
+    port = free_port()
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    subprocess.run([ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+                    "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
+                   cwd=head, env=env, check=True, capture_output=True, timeout=120)
+    try:
+        yield head, f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def test_a_sweep_joins_an_existing_ray_cluster_from_another_folder(tmp_path, ray_head,
+                                                                   joblib_reference):
+    head, address = ray_head
+    driver = tmp_path / "driver"
+    driver.mkdir()
+    proc = run_py(*SWEEP, "hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}",
+                  "hydra.sweep.dir=s", cwd=driver, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = summaries(driver / "s")  # in the driver's folder, not where `ray start` ran
+    assert sorted(runs) == sorted(summaries(joblib_reference))
+    assert histories(driver / "s") == histories(joblib_reference)
+    assert not list(head.rglob("summary.json"))
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("report:")  # no Ray lines after
+
+
+def test_a_launcher_that_loses_a_run_fails_the_sweep_naming_it(tmp_path):
+    plugins = f"{REPO / 'tests' / 'plugins'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "run.py"), *SWEEP, "hydra/launcher=basic",
+         "hydra.launcher._target_=hydra_plugins.cnnsweep_dropping_launcher.DroppingLauncher",
+         "hydra.sweep.dir=s", "compare.enabled=false"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": plugins}, capture_output=True,
+        text=True, timeout=300)
+    assert proc.returncode == 1
+    assert f"1 run(s) were launched but never arrived in {tmp_path / 's'}: " in proc.stderr
+    missing = proc.stderr.split("never arrived in")[1].split(". A worker")[0]
+    assert "optimizer=adam" in missing and "optimizer=sgd" not in missing  # the last job
+    assert len(summaries(tmp_path / "s")) == 1

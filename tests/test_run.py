@@ -195,3 +195,26 @@ def test_two_identical_sweeps_at_once_train_each_run_once_and_both_finish(tmp_pa
         late = next(err for (_, err), p in zip(outputs, launches, strict=True)
                     if p.returncode == 75)
         assert "being trained by another launch" in late
+
+
+def test_a_crashed_worker_ends_the_sweep_with_its_table_and_the_resume_command(tmp_path):
+    args = [sys.executable, str(REPO / "run.py"), "-m", "seed=1,2,3,4,5,6",
+            "dataset.train_size=1500", "dataset.test_size=100", "trainer.epochs=4",
+            "trainer.eval_sample=100", "hydra.launcher.n_jobs=2", "hydra.sweep.dir=s",
+            "compare.enabled=false"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    workers: list[str] = []
+    deadline = time.time() + 120
+    while time.time() < deadline and not (workers and summaries(tmp_path / "s")):
+        time.sleep(0.1)
+        listing = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(proc.pid)],
+                                 capture_output=True, text=True).stdout
+        workers = [line.split()[0] for line in listing.splitlines() if "LokyProcess" in line]
+    os.kill(int(workers[0]), signal.SIGKILL)  # as the out-of-memory killer would
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "The launcher failed: TerminatedWorkerError" in err
+    assert "sweep folder:" in out and "ok" in out  # the table of what finished
+    assert "Resume (finished runs are skipped): python " in err
+    assert "Traceback" not in out + err

@@ -5,6 +5,7 @@ table, the report, runs that never arrived, the exit code)."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import sys
@@ -64,6 +65,10 @@ def check_launcher(launcher: dict) -> None:
               "or try the sweep locally with hydra/launcher=submitit_local")
     address = ((launcher.get("ray") or {}).get("init") or {}).get("address")
     if "RayLauncher" in target and address not in (None, "", "local"):
+        # Ray >= 2.59 starts clusters with token authentication; a driver joining by address
+        # must say so, and finds the token where `ray start` left it.
+        if (Path.home() / ".ray" / "auth_token").is_file():
+            os.environ.setdefault("RAY_AUTH_MODE", "token")
         host, port = _ray_head(str(address))
         try:
             socket.create_connection((host, port), timeout=5).close()
