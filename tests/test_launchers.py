@@ -55,14 +55,53 @@ def test_same_sweep_same_run_folders_as_joblib(tmp_path, joblib_reference, launc
         {k: s["finished_at"] for k, s in runs.items()}
 
 
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """A single-node SLURM on this machine, started for these tests and stopped after."""
+    from tests.slurm_cluster import missing, slurm_cluster
+
+    if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
+        pytest.skip("hydra-submitit-launcher is not installed: pip install -e '.[slurm]'")
+    if missing():
+        pytest.skip(missing())
+    with slurm_cluster(tmp_path_factory.mktemp("slurm")) as env:
+        yield env
+
+
+def test_a_sweep_runs_on_a_real_slurm_as_under_joblib(tmp_path, slurm, joblib_reference):
+    proc = subprocess.run([sys.executable, str(REPO / "run.py"), *SWEEP, "hydra/launcher=slurm",
+                           "hydra.sweep.dir=s"], cwd=tmp_path, env=slurm, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = summaries(tmp_path / "s")
+    assert sorted(runs) == sorted(summaries(joblib_reference))
+    assert histories(tmp_path / "s") == histories(joblib_reference)
+    scripts = list((tmp_path / "s" / ".submitit").glob("*/*_submission.sh"))
+    assert scripts  # ran as SLURM jobs, each asking for trainer.threads CPUs
+    assert all("#SBATCH --cpus-per-task=1" in p.read_text() for p in scripts)
+
+
+def test_without_slurm_the_launcher_fails_in_one_line(tmp_path):
+    if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
+        pytest.skip("hydra-submitit-launcher is not installed: pip install -e '.[slurm]'")
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable)}  # no sbatch on this PATH
+    proc = subprocess.run([sys.executable, str(REPO / "run.py"), *SWEEP, "hydra/launcher=slurm",
+                           "hydra.sweep.dir=s"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("SLURM is not available here")
+    assert "Traceback" not in proc.stderr
+
+
 def test_slurm_launcher_config_composes_with_overrides(tmp_path):
     if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
         pytest.skip("hydra-submitit-launcher is not installed: pip install -e '.[slurm]'")
     proc = run_py("hydra/launcher=slurm", "hydra.launcher.partition=cpu",
-                  "hydra.launcher.timeout_min=30", "--cfg", "hydra", cwd=tmp_path)
+                  "hydra.launcher.timeout_min=30", "trainer.threads=2", "--cfg", "all",
+                  "--resolve", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "SlurmLauncher" in proc.stdout
-    for line in ("partition: cpu", "timeout_min: 30", "cpus_per_task: 1", "mem_gb: 4"):
+    for line in ("partition: cpu", "timeout_min: 30", "cpus_per_task: 2", "mem_gb: 4"):
         assert line in proc.stdout, line
 
 

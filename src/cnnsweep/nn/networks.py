@@ -7,6 +7,7 @@ weight is allocated), then each layer built by its own plan.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,7 +67,9 @@ class Network:
     def weight_decay_loss(self) -> float:
         if not self.weight_decay:
             return 0.0
-        total = sum(float(np.sum(self.params[k] ** 2)) for k in self.weight_keys)
+        # math.fsum: the exactly rounded sum, the same on every Python (3.12's sum() of floats
+        # compensates, 3.11's does not, and logged losses differed in their last bits).
+        total = math.fsum(float(np.sum(self.params[k] ** 2)) for k in self.weight_keys)
         return 0.5 * self.weight_decay * total
 
     def loss(self, x: np.ndarray, t: np.ndarray, train: bool = True) -> float:
