@@ -283,11 +283,11 @@ def draw_parallel(table: pd.DataFrame, ctx: FigureContext) -> Figure:
         low, high = part["value"].min(), part["value"].max()
         ax.text(xi, -0.06, short_value(float(low)), ha="center", va="top", fontsize=7)
         ax.text(xi, 1.04, short_value(float(high)), ha="center", va="bottom", fontsize=7)
-        if part["log"].iloc[0]:
-            ax.text(xi, 1.12, "log", ha="center", va="bottom", fontsize=7, color="0.4")
-    ax.set_xticks(x, axes_names)
+    names = [f"{n} (log)" if table.loc[table["axis"] == n, "log"].iloc[0] else n
+             for n in axes_names]
+    ax.set_xticks(x, names)
     ax.set_yticks([])
-    ax.set_ylim(-0.15, 1.2)
+    ax.set_ylim(-0.15, 1.12)
     ax.set_frame_on(False)
     fig.colorbar(ScalarMappable(norm, "viridis"), ax=ax, label=ctx.metric, pad=0.01)
     ax.set_title(f"Parallel coordinates: every run's swept values and {ctx.metric}", fontsize=9)
