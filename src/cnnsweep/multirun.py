@@ -10,14 +10,18 @@ import shutil
 import socket
 import sys
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from cnnsweep import runfolder
 from cnnsweep.experiment import EXIT_RUNNING_ELSEWHERE
-from cnnsweep.results import gather, is_higher_better
 from cnnsweep.runfolder import Status
 from cnnsweep.runlock import running_elsewhere
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas and the results reader are imported where the end of a sweep needs them: a single run,
+# which passes through this module's checks, starts without them.
 
 log = logging.getLogger("cnnsweep")
 
@@ -96,6 +100,10 @@ def _exit(message: str) -> None:
 
 def sweep_table(runs: pd.DataFrame, metric: str = "test_acc") -> str:
     """A plain-text table of the runs, best by `metric` first: run, status, metric, seconds."""
+    import pandas as pd
+
+    from cnnsweep.results import is_higher_better
+
     ranked = runs.sort_values([metric, "run"], ascending=[not is_higher_better(metric), True],
                               na_position="last")
     table = pd.DataFrame({
@@ -120,6 +128,8 @@ def finish(sweep_dir: Path, metric: str = "test_acc", compare: bool = True,
     if not names:
         print(f"no run folder arrived in {sweep_dir}", file=sys.stderr, flush=True)
         return _lost(lost, sweep_dir) or EXIT_FAILED
+    from cnnsweep.results import gather
+
     results = gather([sweep_dir])
     runs = results.runs
     unfinished = runs["status"] == Status.UNFINISHED
