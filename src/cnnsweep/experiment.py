@@ -26,7 +26,7 @@ import cnnsweep
 from cnnsweep import runfolder
 from cnnsweep.build import build_run
 from cnnsweep.data.datasets import load
-from cnnsweep.interrupts import Interrupted, sigterm_raises
+from cnnsweep.interrupts import CURRENT, Interrupted, while_training
 from cnnsweep.nn.networks import network_from_plan
 from cnnsweep.runfolder import RunWriter, Status
 from cnnsweep.runlock import RunLock
@@ -168,7 +168,7 @@ def _attempt(cfg: DictConfig, run_dir: Path, label: str,
         "threads": cfg.trainer.threads, "pid": os.getpid(), "versions": versions(),
     }
     try:
-        with sigterm_raises():
+        with while_training(worker=in_worker()):
             _train_run(cfg, run_dir, label, summary)
     except (KeyboardInterrupt, Interrupted) as exc:  # recorded, then the process stops
         name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else str(exc)
@@ -181,6 +181,15 @@ def _attempt(cfg: DictConfig, run_dir: Path, label: str,
         log.error("%sfailed: %s: %s", label, type(exc).__name__, exc)
     _finish(run_dir, summary, start, config, overrides)
     return summary
+
+
+def in_worker() -> bool:
+    """A launcher's worker process: a multirun's job outside the process that launched it."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN and \
+        CURRENT.sweep_dir is None
 
 
 def _finish(run_dir: Path, summary: dict, start: float, config: dict,

@@ -42,16 +42,25 @@ def _raise(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def sigterm_raises() -> Iterator[None]:
-    """Within this block, SIGTERM raises Interrupted (main thread only; elsewhere a no-op)."""
+def while_training(worker: bool) -> Iterator[None]:
+    """Within this block, Ctrl-C raises KeyboardInterrupt and SIGTERM raises Interrupted, so
+    that the run records itself as interrupted (main thread only; elsewhere a no-op).
+
+    A `worker` (a launcher's process that is not the launching one) ignores SIGINT afterwards:
+    Ctrl-C reaches every process of the terminal's group, and one that strikes a worker between
+    runs, in the launcher's own loop, prints a traceback; the launching process stops idle
+    workers itself.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise)
+    previous_term = signal.signal(signal.SIGTERM, _raise)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if worker else previous_int)
 
 
 @dataclass
