@@ -3,8 +3,6 @@ draws the figures it names, so that no sweep file rots."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
@@ -74,8 +72,12 @@ def test_sweep_files_hold_only_what_they_change(hydra_compose, sweep):
 
 
 def expected_figures(sweep: str) -> list[str]:
+    """The figures a sweep file asks for, or the defaults for its number of swept keys."""
+    from cnnsweep.compare_options import default_figures
+
     text = yaml.safe_load((REPO / "sweeps" / f"{sweep}.yaml").read_text())
-    return text.get("compare", {}).get("figures", ["loss", "accuracy", "metric", "filters"])
+    keys = [k for k, v in text["hydra"]["sweeper"]["params"].items() if "," in str(v)]
+    return text.get("compare", {}).get("figures") or list(default_figures(len(keys)))
 
 
 @pytest.mark.slow
@@ -87,10 +89,13 @@ def test_every_sweep_runs_tiny_and_draws_its_figures(tmp_path, sweep):
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = summaries(tmp_path / "s")
     assert runs and all(s["status"] == "ok" for s in runs.values())
+    report = (tmp_path / "s" / "report.md").read_text()
     for figure in expected_figures(sweep):
-        png = tmp_path / "s" / f"{figure}.png"
-        assert png.is_file() and png.stat().st_size > 3000, figure
-    assert Path(tmp_path / "s" / "report.html").is_file()
+        assert f"![{figure}]({figure}.png)" in report, figure  # drawn, in the report
+        assert (tmp_path / "s" / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (tmp_path / "s" / f"{figure}.pdf").read_bytes()[:5] == b"%PDF-"
+    html = (tmp_path / "s" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(expected_figures(sweep))
 
 
 @pytest.mark.parametrize(("override", "message"), [

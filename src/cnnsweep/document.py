@@ -75,8 +75,9 @@ def to_markdown(doc: Document) -> str:
             lines += [block.text, ""]
         elif isinstance(block, Code):
             lines += ["```", block.text, "```", ""]
-        elif isinstance(block, Table):
-            lines += [_cells(block.frame).to_markdown(index=False), ""]
+        elif isinstance(block, Table):  # a | in a cell would end it: escaped
+            cells = _cells(block.frame).map(lambda v: v.replace("|", "\\|"))
+            lines += [cells.to_markdown(index=False), ""]
         elif isinstance(block, Image):
             lines += [f"### {block.caption}", "", f"![{block.path.stem}]({block.path.name})", ""]
         elif isinstance(block, Items):
