@@ -1,23 +1,36 @@
-"""Images/s of one SimpleConvNet training step (forward, backward, Adam) and of inference, ours
-beside PyTorch CPU in the same run, each in its own process, at 1 and 2 BLAS threads.
+"""Images/s of one training step (forward, backward, Adam) and of inference, ours beside PyTorch
+CPU in the same run, each in its own process, at 1 and 2 threads; and the step's peak memory.
 
-    python benchmarks/train_step.py [--repeats 7] [--steps 20]
+    python benchmarks/train_step.py [--net simple_convnet deep_convnet mlp] [--threads 1 2]
+        [--rounds 3] [--repeats 5] [--before OTHER_CHECKOUT/src]
     pip install -e '.[bench]'   # adds the PyTorch peer (torch==2.13.0, CPU)
 
-The network is the book's: conv 30×5×5 → ReLU → max-pool 2 → affine 100 → ReLU → affine 10,
-float32, batch 100 for training and 1000 for inference, 1×28×28 inputs. Peak memory is the
-growth of the process's peak RSS over its size before the first step.
+The networks are the book's, float32, 1×28×28 inputs, batch 100 for training and 1000 for
+inference, Adam 0.001:
+- simple_convnet: conv 30×5×5 → ReLU → max-pool 2 → affine 100 → ReLU → affine 10 (std 0.01);
+- deep_convnet: six 3×3 convs (16, 16, 32, 32 pad 2, 64, 64) with ReLU, max-pool after every
+  second, affine 50 → ReLU → dropout 0.5 → affine 10 → dropout 0.5 (He init);
+- mlp: 784-100-100-100-100-10 ReLU (He init).
+"threads" is the run's `trainer.threads` for us (the batch split over threads with one BLAS
+thread each, `Network.set_threads`; BLAS threads for an engine without it) and
+`torch.set_num_threads` for PyTorch. Peak memory is the growth of the process's peak RSS over
+its size before the first step. The machine is shared and its speed drifts: the sides take
+turns (`--rounds`), and the ratios are of medians.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
+from itertools import pairwise
+
+NETS = ("simple_convnet", "deep_convnet", "mlp")
 
 
 def peak_rss_mib() -> float:
@@ -25,7 +38,7 @@ def peak_rss_mib() -> float:
 
 
 def timed(fn, steps: int, repeats: int) -> list[float]:
-    fn()  # warm up: allocations, BLAS thread pools
+    fn()  # warm up: allocations, thread pools
     out = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -35,15 +48,27 @@ def timed(fn, steps: int, repeats: int) -> list[float]:
     return out
 
 
-def ours(threads: int, steps: int, repeats: int) -> dict:
+def ours(net_name: str, threads: int, steps: int, repeats: int) -> dict:
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from cnnsweep.nn import SimpleConvNetSpec, build_network, make_optimizer
+    from cnnsweep.nn import (
+        DeepConvNetSpec,
+        MLPSpec,
+        SimpleConvNetSpec,
+        build_network,
+        make_optimizer,
+    )
 
-    with threadpool_limits(threads):
-        rng = np.random.default_rng(0)
-        net = build_network(SimpleConvNetSpec(), rng=rng)
+    spec, init = {"simple_convnet": (SimpleConvNetSpec(), "std"),
+                  "deep_convnet": (DeepConvNetSpec(), "he"),
+                  "mlp": (MLPSpec(), "he")}[net_name]
+    rng = np.random.default_rng(0)
+    net = build_network(spec, init=init, rng=rng)
+    # Threads as a run uses them: the network splits each batch over them where it can (one
+    # BLAS thread each); otherwise (an engine without it) they are BLAS threads.
+    split = getattr(net, "set_threads", lambda n: 1)(threads)
+    with threadpool_limits(1 if split > 1 else threads):
         opt = make_optimizer("adam", lr=0.001)
         x = rng.random((100, 1, 28, 28), dtype=np.float32)
         t = rng.integers(0, 10, 100)
@@ -56,19 +81,41 @@ def ours(threads: int, steps: int, repeats: int) -> dict:
 
         train = timed(step, steps, repeats)
         peak = peak_rss_mib() - base
-        infer = timed(lambda: net.predict(x_eval), max(2, steps // 5), repeats)
+        infer_steps = max(2, steps // 5)
+        infer = timed(lambda: net.predict(x_eval), infer_steps, repeats)
     return {"train": [steps * 100 / s for s in train],
-            "infer": [max(2, steps // 5) * 1000 / s for s in infer], "peak_mib": peak}
+            "infer": [infer_steps * 1000 / s for s in infer], "peak_mib": peak}
 
 
-def torch_peer(threads: int, steps: int, repeats: int) -> dict:
+def torch_net(net_name: str):
+    from torch import nn
+
+    if net_name == "simple_convnet":
+        return nn.Sequential(nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                             nn.Linear(30 * 12 * 12, 100), nn.ReLU(), nn.Linear(100, 10))
+    if net_name == "mlp":
+        sizes = [784, 100, 100, 100, 100]
+        layers: list = [nn.Flatten()]
+        for a, b in pairwise(sizes):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        return nn.Sequential(*layers, nn.Linear(100, 10))
+    layers = []
+    channels = (1, 16, 16, 32, 32, 64, 64)
+    for i, (a, b) in enumerate(pairwise(channels)):
+        layers += [nn.Conv2d(a, b, 3, padding=2 if i == 3 else 1), nn.ReLU()]
+        if i % 2:
+            layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * 4 * 4, 50), nn.ReLU(),
+                         nn.Dropout(0.5), nn.Linear(50, 10), nn.Dropout(0.5))
+
+
+def torch_peer(net_name: str, threads: int, steps: int, repeats: int) -> dict:
     import torch
     from torch import nn
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                        nn.Linear(30 * 12 * 12, 100), nn.ReLU(), nn.Linear(100, 10))
+    net = torch_net(net_name)
     opt = torch.optim.Adam(net.parameters(), lr=0.001)
     loss_fn = nn.CrossEntropyLoss()
     x = torch.rand(100, 1, 28, 28)
@@ -83,16 +130,20 @@ def torch_peer(threads: int, steps: int, repeats: int) -> dict:
 
     train = timed(step, steps, repeats)
     peak = peak_rss_mib() - base
+    net.eval()
+    infer_steps = max(2, steps // 5)
     with torch.inference_mode():
-        infer = timed(lambda: net(x_eval), max(2, steps // 5), repeats)
+        infer = timed(lambda: net(x_eval), infer_steps, repeats)
     return {"train": [steps * 100 / s for s in train],
-            "infer": [max(2, steps // 5) * 1000 / s for s in infer], "peak_mib": peak}
+            "infer": [infer_steps * 1000 / s for s in infer], "peak_mib": peak}
 
 
-def worker(kind: str, threads: int, steps: int, repeats: int) -> dict | None:
-    cmd = [sys.executable, __file__, "--worker", kind, "--threads", str(threads),
+def worker(kind: str, net: str, threads: int, steps: int, repeats: int,
+           src: str | None = None) -> dict | None:
+    cmd = [sys.executable, __file__, "--worker", kind, "--net", net, "--threads", str(threads),
            "--steps", str(steps), "--repeats", str(repeats)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": src} if src else None
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         if "No module named 'torch'" in proc.stderr:
             return None
@@ -100,31 +151,78 @@ def worker(kind: str, threads: int, steps: int, repeats: int) -> dict | None:
     return json.loads(proc.stdout)
 
 
+def alternating(kinds: dict[str, tuple[str, str | None]], net: str, thread_counts: list[int],
+                steps: int, repeats: int, rounds: int) -> dict[tuple[str, int], dict | None]:
+    """Each (side, threads) worker `rounds` times, taking turns, its timings pooled: on a
+    shared machine whose speed drifts, every side and thread count sees the same stretches."""
+    pooled: dict[tuple[str, int], dict | None] = {}
+    for _ in range(rounds):
+        for threads in thread_counts:
+            for name, (kind, src) in kinds.items():
+                key = (name, threads)
+                result = worker(kind, net, threads, steps, repeats, src)
+                if result is None or pooled.get(key, {}) is None:
+                    pooled[key] = None
+                    continue
+                seen = pooled.setdefault(key, {"train": [], "infer": [], "peak_mib": 0.0})
+                seen["train"] += result["train"]
+                seen["infer"] += result["infer"]
+                seen["peak_mib"] = max(seen["peak_mib"], result["peak_mib"])
+    return pooled
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--net", nargs="+", choices=NETS, default=list(NETS))
+    parser.add_argument("--repeats", type=int, default=5, help="timings per worker process")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="worker processes per side, taking turns")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps per timing (default: 20, 5 for deep_convnet)")
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--before", metavar="SRC",
+                        help="also time the engine in SRC (another checkout's src/), as 'before'")
     parser.add_argument("--worker", choices=["ours", "torch"])
     args = parser.parse_args()
     if args.worker:
         fn = ours if args.worker == "ours" else torch_peer
-        threads = args.threads[0]
-        print(json.dumps(fn(threads, args.steps, args.repeats)))
+        print(json.dumps(fn(args.net[0], args.threads[0], args.steps, args.repeats)))
         return
+    kinds: dict[str, tuple[str, str | None]] = {"ours": ("ours", None)}
+    if args.before:
+        kinds["before"] = ("ours", args.before)
+    kinds["pytorch"] = ("torch", None)
     med = statistics.median
-    print(f"SimpleConvNet float32; medians of {args.repeats} repeats of {args.steps} steps")
-    print(f"{'threads':>7} {'what':<22} {'ours':>10} {'pytorch':>10} {'ours/pt':>8}")
-    for threads in args.threads:
-        a = worker("ours", threads, args.steps, args.repeats)
-        b = worker("torch", threads, args.steps, args.repeats)
-        rows = [("train img/s (b=100)", med(a["train"]), b and med(b["train"])),
-                ("infer img/s (b=1000)", med(a["infer"]), b and med(b["infer"])),
-                ("step peak MiB", a["peak_mib"], b and b["peak_mib"])]
-        for name, mine, peer in rows:
-            ratio = f"{mine / peer:8.2f}" if peer else "       -"
-            peer_s = f"{peer:10.1f}" if peer else "  (absent)"
-            print(f"{threads:>7} {name:<22} {mine:10.1f} {peer_s} {ratio}")
+    print(f"float32; medians of {args.rounds} x {args.repeats} timings, sides taking turns, "
+          f"each in its own process; PyTorch CPU {'and the engine before ' if args.before else ''}"
+          f"beside ours")
+    head = f"{'net':<15} {'threads':>7} {'what':<22} {'ours':>9}"
+    if args.before:
+        head += f" {'before':>9} {'ours/before':>11}"
+    print(head + f" {'pytorch':>9} {'ours/pt':>8}")
+    for net in args.net:
+        steps = args.steps or (5 if net == "deep_convnet" else 20)
+        res = alternating(kinds, net, args.threads, steps, args.repeats, args.rounds)
+        for threads in args.threads:
+            for name, key in [("train img/s (b=100)", "train"), ("infer img/s (b=1000)", "infer"),
+                              ("step peak MiB", "peak_mib")]:
+                values = {side: (r[key] if key == "peak_mib" else med(r[key]))
+                          for (side, n), r in res.items() if r is not None and n == threads}
+                mine, peer = values["ours"], values.get("pytorch")
+                line = f"{net:<15} {threads:>7} {name:<22} {mine:9.1f}"
+                if args.before:
+                    line += f" {values['before']:9.1f} {mine / values['before']:11.2f}"
+                line += (f" {peer:9.1f} {mine / peer:8.2f}" if peer else
+                         f" {'(absent)':>9} {'-':>8}")
+                print(line, flush=True)
+        if len(args.threads) > 1:
+            first, *more = args.threads
+            for threads in more:
+                gains = {side: med(res[side, threads]["train"]) / med(res[side, first]["train"])
+                         for side in kinds if res.get((side, first)) and res.get((side, threads))}
+                print(f"{net:<15} training at {threads} threads over {first}: "
+                      + ", ".join(f"{side} {gain:.2f}x" for side, gain in gains.items()),
+                      flush=True)
 
 
 if __name__ == "__main__":
