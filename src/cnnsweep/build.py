@@ -42,8 +42,9 @@ class RunSettings:
 
     weight_decay: float = 0.0  # L2 λ: 0.5·λ·ΣW² added to the loss (weights, not biases)
     dtype: str = "float32"  # float32 | float64: the data's and the network's
-    # BLAS threads per run. OpenBLAS sums in a different order with another thread count, so
-    # a fixed count keeps results identical under any n_jobs and launcher.
+    # Threads per run: a convolutional network splits each batch over them (nn/parallel.py),
+    # any other gives them to BLAS. Sums run in another order with another count, so a fixed
+    # count keeps results identical under any n_jobs and launcher.
     threads: int = 1
     save_params: bool = True  # params.npz (final) and params_init.npz (first layer at start)
 

@@ -106,7 +106,11 @@ def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict) -> Non
     if parts.run.save_params:
         runfolder.save_arrays(run_dir / runfolder.PARAMS_INIT,
                               {runfolder.FIRST_LAYER: network.params[runfolder.FIRST_LAYER]})
-    with RunWriter(run_dir) as writer, threadpool_limits(limits=parts.run.threads):
+    # The threads split each batch where the network allows it (one BLAS thread per part),
+    # otherwise they are BLAS's: either way a fixed count gives the same numbers anywhere.
+    split = network.set_threads(parts.run.threads)
+    blas_threads = 1 if split > 1 else parts.run.threads
+    with RunWriter(run_dir) as writer, threadpool_limits(limits=blas_threads):
         result = train(network, parts.optimizer, data.x_train, data.t_train, data.x_test,
                        data.t_test, parts.training, rng,
                        RunProgress(writer, label, len(data.x_train), len(data.x_test)),

@@ -213,12 +213,13 @@ def register_configs() -> None:
 
 
 def _ray_launcher_that_joins_clusters(cs: ConfigStore) -> None:
-    """`hydra/launcher=ray` as the plugin registers it, with two defaults changed, so that
+    """`hydra/launcher=ray` as the plugin registers it, with three defaults changed, so that
     `hydra.launcher.ray.init.address=<head>` joins an existing cluster as it is:
     hydra-ray-launcher 1.2.2 passes object_store_memory=78643200 to ray.init unless the key is
     there, and Ray refuses any value when joining a cluster (null is Ray's own default); and
     the workers' lines are not sent to the driver, where Ray prints them late, after the end
-    table (each run's run.log and the progress line have them)."""
+    table (each run's run.log and the progress line have them); and a run's task asks for as
+    many CPUs as it has threads."""
     try:  # registers the plugin's node now, so that ours below replaces it
         from hydra_plugins.hydra_ray_launcher._config import RayLauncherConf
     except ImportError:  # the optional extra is not installed
@@ -226,4 +227,6 @@ def _ray_launcher_that_joins_clusters(cs: ConfigStore) -> None:
     node = OmegaConf.structured(RayLauncherConf)
     node.ray.init.object_store_memory = None
     node.ray.init.log_to_driver = False
+    # A run claims the CPUs of its threads, so Ray does not place more runs than cores.
+    node.ray.remote = {"num_cpus": "${trainer.threads}"}
     cs.store(group="hydra/launcher", name="ray", node=node, provider="cnnsweep")

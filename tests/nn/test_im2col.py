@@ -1,11 +1,16 @@
+import threading
+
 import numpy as np
 import pytest
 
 from cnnsweep.nn.im2col import (
     GeometryError,
-    col2im_channels_last,
-    im2col_channels_last,
+    gather_columns,
+    image_blocks,
+    kernel_shifts,
     output_size,
+    scatter_add_columns,
+    scratch_array,
 )
 from tests.nn.reference import col2im, im2col, naive_im2col
 
@@ -46,20 +51,65 @@ def test_output_size_formula_and_clear_errors():
         output_size(28, 5, 0, 0)
 
 
-@pytest.mark.parametrize(("shape", "fh", "stride", "pad"), [
+GEOMETRIES = [  # (shape, window, stride, pad): pads wider than the window, strides 1-3
     ((2, 3, 7, 7), 3, 1, 0), ((2, 4, 8, 8), 2, 2, 0), ((2, 2, 9, 9), 3, 2, 1),
-])
-@pytest.mark.parametrize("channels_last_memory", [False, True])
-def test_channels_last_columns_are_the_books_reordered_and_adjoint(shape, fh, stride, pad,
-                                                                    channels_last_memory):
-    rng = np.random.default_rng(2)
+    ((1, 4, 6, 6), 1, 1, 2), ((2, 3, 5, 5), 5, 1, 2), ((3, 2, 11, 11), 4, 3, 1),
+]
+
+
+def columns_of(x, fh, stride, pad, buffer=None):
+    """Ours for the NCHW batch x: `(FH*FW, C, N, OH, OW)`, built in `buffer` if given."""
+    N, C, H, W = x.shape
+    oh, ow = output_size(H, fh, pad, stride), output_size(W, fh, pad, stride)
+    shifts = kernel_shifts((H, W), (oh, ow), (fh, fh), (pad, pad), stride)
+    cols = np.empty((fh * fh, C, N, oh, ow)) if buffer is None else buffer
+    gather_columns(x.transpose(1, 0, 2, 3), cols, shifts)
+    return cols, shifts
+
+
+@pytest.mark.parametrize(("shape", "fh", "stride", "pad"), GEOMETRIES)
+def test_gathered_columns_are_the_books_reordered(shape, fh, stride, pad):
+    x = np.random.default_rng(2).standard_normal(shape)
+    C = shape[1]
+    book = naive_im2col(x, fh, fh, stride, pad).reshape(-1, C, fh * fh)  # (N*OH*OW, C, K)
+    cols, _ = columns_of(x, fh, stride, pad)
+    np.testing.assert_array_equal(cols.reshape(fh * fh, C, -1).transpose(2, 1, 0), book)
+
+
+@pytest.mark.parametrize(("shape", "fh", "stride", "pad"), GEOMETRIES)
+def test_gather_overwrites_every_element_of_a_used_buffer(shape, fh, stride, pad):
+    # The buffer is shared by every convolution of a thread: the padding must be written too.
+    x = np.random.default_rng(3).standard_normal(shape)
+    clean, _ = columns_of(x, fh, stride, pad)
+    dirty = np.full_like(clean, np.nan)
+    columns_of(x, fh, stride, pad, buffer=dirty)
+    np.testing.assert_array_equal(dirty, clean)
+
+
+@pytest.mark.parametrize(("shape", "fh", "stride", "pad"), GEOMETRIES)
+def test_scatter_add_is_the_adjoint_of_gather(shape, fh, stride, pad):
+    # <gather(x), c> == <x, scatter_add(c)> for every x and c defines the adjoint exactly.
+    rng = np.random.default_rng(4)
     x = rng.standard_normal(shape)
-    if channels_last_memory:  # as a convolution's output lies in memory
-        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
-    N, C = shape[:2]
-    book = naive_im2col(x, fh, fh, stride, pad).reshape(-1, C, fh, fh)
-    ours = im2col_channels_last(x, fh, fh, stride, pad).reshape(-1, fh, fh, C)
-    np.testing.assert_array_equal(ours, book.transpose(0, 2, 3, 1))
-    c = rng.standard_normal(ours.reshape(len(ours), -1).shape)
-    back = col2im_channels_last(c, shape, fh, fh, stride, pad)
-    assert np.sum(ours.reshape(c.shape) * c) == pytest.approx(np.sum(x * back), rel=1e-12)
+    cols, shifts = columns_of(x, fh, stride, pad)
+    c = rng.standard_normal(cols.shape)
+    back = np.zeros(x.transpose(1, 0, 2, 3).shape)
+    scatter_add_columns(c, back, shifts)
+    assert np.sum(cols * c) == pytest.approx(np.sum(x.transpose(1, 0, 2, 3) * back), rel=1e-12)
+
+
+def test_image_blocks_cover_the_batch_within_the_budget():
+    assert list(image_blocks(10, 300, 1000)) == [slice(0, 3), slice(3, 6), slice(6, 9),
+                                                 slice(9, 10)]
+    assert list(image_blocks(2, 5000, 1000)) == [slice(0, 1), slice(1, 2)]  # at least one image
+
+
+def test_scratch_arrays_share_one_buffer_per_thread():
+    a = scratch_array((4, 5), np.float32)
+    b = scratch_array((2, 3), np.float64)
+    assert np.shares_memory(a, b) and a.flags.c_contiguous and b.flags.c_contiguous
+    other = []
+    thread = threading.Thread(target=lambda: other.append(scratch_array((4, 5), np.float32)))
+    thread.start()
+    thread.join()
+    assert not np.shares_memory(other[0], a)

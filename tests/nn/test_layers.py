@@ -14,6 +14,7 @@ from cnnsweep.nn.layers import (
     Sigmoid,
     SoftmaxWithLoss,
 )
+from tests.nn.reference import col2im, im2col
 
 TOL = 1e-6
 
@@ -118,9 +119,47 @@ def test_convolution_matches_naive_loop_on_random_shapes(seed):
     np.testing.assert_allclose(got, naive_conv(x, W, b, stride, pad), rtol=1e-12, atol=1e-12)
 
 
+def book_convolution(x, W, b, stride, pad, dout):
+    """The book's Convolution (NCHW im2col, col2im): output, dx, dW, db."""
+    FN, C, FH, FW = W.shape
+    N, _, H, Wd = x.shape
+    oh, ow = (H + 2 * pad - FH) // stride + 1, (Wd + 2 * pad - FW) // stride + 1
+    col = im2col(x, FH, FW, stride, pad)
+    col_W = W.reshape(FN, -1).T
+    out = (col @ col_W + b).reshape(N, oh, ow, FN).transpose(0, 3, 1, 2)
+    d2 = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
+    dW = (col.T @ d2).T.reshape(FN, C, FH, FW)
+    dx = col2im(d2 @ col_W.T, x.shape, FH, FW, stride, pad)
+    return out, dx, dW, d2.sum(axis=0)
+
+
+@pytest.mark.parametrize(("C", "FN", "H", "fs", "stride", "pad"), [
+    (16, 16, 28, 3, 1, 1), (16, 32, 14, 3, 1, 1), (32, 32, 14, 3, 1, 2), (32, 64, 8, 3, 1, 1),
+    (64, 64, 7, 3, 1, 1), (1, 30, 28, 5, 1, 0), (24, 40, 9, 3, 2, 1), (16, 16, 6, 3, 1, 4),
+])
+@pytest.mark.parametrize("block_bytes", [1 << 12, 1 << 30])  # many blocks of columns, or one
+def test_convolution_matches_the_books_on_wide_layers(C, FN, H, fs, stride, pad, block_bytes):
+    # The book's DeepConvNet and SimpleConvNet geometries (16-64 channels) at float64, plus a
+    # stride-2 layer (the scattered input gradient) and a pad wider than the filter (a crop).
+    rng = np.random.default_rng(C + FN + H)
+    x = rng.standard_normal((3, C, H, H))
+    W, b = rng.standard_normal((FN, C, fs, fs)), rng.standard_normal(FN)
+    layer = Convolution(W, b, stride, pad)
+    layer.COLUMN_BLOCK_BYTES = block_bytes
+    out = layer.forward(x)
+    dout = rng.standard_normal(out.shape)
+    dx = layer.backward(dout)
+    book_out, book_dx, book_dW, book_db = book_convolution(x, W, b, stride, pad, dout)
+    for ours, book in [(out, book_out), (dx, book_dx), (layer.grads["W"], book_dW),
+                       (layer.grads["b"], book_db)]:
+        assert ours.shape == book.shape
+        np.testing.assert_allclose(ours, book, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize(("size", "stride", "pad", "H", "mode"), [
     (2, 2, 0, 8, "max"), (3, 1, 0, 6, "max"), (3, 2, 1, 7, "max"), (2, 2, 0, 6, "avg"),
-    (3, 2, 1, 7, "avg"), (2, 1, 0, 5, "avg"),
+    (3, 2, 1, 7, "avg"), (2, 1, 0, 5, "avg"), (2, 3, 0, 8, "max"), (2, 3, 0, 8, "avg"),
+    (2, 2, 1, 6, "max"),  # windows with gaps between them, and tiling a padded input
 ])
 def test_pooling_matches_naive_loop_exactly_and_gradchecks(size, stride, pad, H, mode):
     rng = np.random.default_rng(4)

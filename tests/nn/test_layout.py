@@ -1,6 +1,6 @@
 """The memory-layout and in-place invariants the fast paths rely on (see layers.py).
 
-Between convolutions, 4-d activations and their gradients lie in memory as (N, H, W, C):
+Between convolutions, 4-d activations and their gradients lie in memory as (C, N, H, W):
 a convolution's GEMM produces that order, ReLU and pooling keep it, so the transposes in
 Convolution are free views. ReLU works in place because no layer keeps a reference to the
 array it overwrites.
@@ -17,14 +17,12 @@ from cnnsweep.nn import (
     SimpleConvNetSpec,
     build_network,
 )
-from cnnsweep.nn.layers import Convolution, Pooling, Relu
+from cnnsweep.nn.layers import BatchNormalization, Convolution, Pooling, Relu
 
 
-def channels_last(a: np.ndarray) -> bool:
-    """True when the (N, C, H, W) array `a` lies in memory in (N, H, W, C) order: channels
-    innermost and adjacent (a padded buffer's interior may leave gaps between rows)."""
-    sn, sc, sh, sw = a.strides
-    return sc == a.itemsize and sn > sh > sw > sc
+def channel_major(a: np.ndarray) -> bool:
+    """True when the (N, C, H, W) array `a` lies in memory as a C-contiguous (C, N, H, W)."""
+    return a.transpose(1, 0, 2, 3).flags.c_contiguous
 
 
 @pytest.fixture
@@ -34,17 +32,16 @@ def conv_output():
     return conv, conv.forward(rng.standard_normal((2, 3, 6, 6)))
 
 
-def test_convolution_output_is_channels_last(conv_output):
+def test_convolution_output_is_channel_major(conv_output):
     _, out = conv_output
-    assert out.shape == (2, 4, 6, 6) and channels_last(out) and not out.flags.c_contiguous
-    assert out.transpose(0, 2, 3, 1).flags.c_contiguous
+    assert out.shape == (2, 4, 6, 6) and channel_major(out) and not out.flags.c_contiguous
 
 
 def test_relu_in_place_returns_its_input_and_gradient_buffers(conv_output):
     _, out = conv_output
     relu = Relu(inplace=True)
     y = relu.forward(out)
-    assert y is out and channels_last(y)
+    assert y is out and channel_major(y)
     dout = np.ones_like(y)
     assert relu.backward(dout) is dout
 
@@ -53,18 +50,29 @@ def test_pooling_keeps_the_layout_forward_and_backward(conv_output):
     _, out = conv_output
     pool = Pooling(2, 2, 2)
     y = pool.forward(out)
-    assert channels_last(y)
+    assert channel_major(y)
     dx = pool.backward(np.ones_like(y))
-    assert dx.shape == out.shape and channels_last(dx)
+    assert dx.shape == out.shape and channel_major(dx)
 
 
-def test_convolution_backward_reads_a_channels_last_gradient_without_copying(conv_output):
-    conv, out = conv_output
-    dout = np.ones_like(out)  # ones_like keeps the channels-last layout
-    flat = dout.transpose(0, 2, 3, 1).reshape(-1, out.shape[1])
-    assert np.shares_memory(flat, dout)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_convolution_backward_reads_a_channel_major_gradient_without_copying(stride):
+    rng = np.random.default_rng(0)
+    conv = Convolution(rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4), stride, 1)
+    out = conv.forward(rng.standard_normal((2, 3, 7, 7)))
+    dout = np.ones_like(out)  # ones_like keeps the channel-major layout
+    rows = dout.transpose(1, 0, 2, 3).reshape(out.shape[1], -1)
+    assert np.shares_memory(rows, dout)
     dx = conv.backward(dout)
-    assert channels_last(dx)
+    assert dx.shape == (2, 3, 7, 7) and channel_major(dx)
+
+
+def test_spatial_batchnorm_keeps_the_layout(conv_output):
+    _, out = conv_output
+    bn = BatchNormalization(np.ones(4), np.zeros(4), spatial=True)
+    y = bn.forward(out)
+    assert channel_major(y)
+    assert channel_major(bn.backward(np.ones_like(y)))
 
 
 NETWORKS = {

@@ -1,18 +1,22 @@
-"""Channels-last im2col / col2im on strided views: one copy per call, no Python loop over the
-batch; plus the output-size formula and window offsets that convolution and pooling share.
+"""The geometry convolution and pooling share (the output-size formula, window offsets) and
+the column matrices of convolution (im2col), built kernel offset by kernel offset.
 
-Images have the book's logical shape `(N, C, H, W)`. A convolution's output is `(N, OH, OW, FN)`
-in memory (the GEMM's natural order) and the ReLU and pooling above it keep that order, so the
-next convolution gathers its windows with channels innermost: contiguous runs of C values instead
-of a stride-C gather. A column matrix therefore has one row per output position and its columns
-in (FH, FW, C) order: `(N*OH*OW, FH*FW*C)`. The book's (C, FH, FW)-ordered im2col is kept in the
-tests as the reference these are checked against.
+Images have the book's logical shape `(N, C, H, W)`; a convolution works on them in memory as
+`(C, N, H, W)` ("channel-major", see layers.py). Its column matrix is `(FH*FW*C, n*OH*OW)` for a
+block of n images: row `(k, c)` holds, for every output position, the input element that kernel
+offset k = i*FW + j of channel c meets there. Built offset by offset, each of the FH*FW copies is
+one strided slice whose inner run is a whole image row, and the padding is never materialised:
+positions whose window element falls in it are zeros written into the column block itself. The
+book's (C, FH, FW)-ordered im2col and a naive loop stay in the tests as the references.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 
 class GeometryError(ValueError):
@@ -62,31 +66,87 @@ def unpad_images(x: np.ndarray, pad: int) -> np.ndarray:
     return x if pad == 0 else x[:, :, pad:-pad, pad:-pad]
 
 
-def im2col_channels_last(x: np.ndarray, fh: int, fw: int, stride: int = 1, pad: int = 0) \
-        -> np.ndarray:
-    """`(N, C, H, W)` (any memory order) → `(N*OH*OW, FH*FW*C)`, one receptive field per row."""
-    N, C, H, W = x.shape
-    oh = output_size(H, fh, pad, stride)
-    ow = output_size(W, fw, pad, stride)
-    xh = x.transpose(0, 2, 3, 1)
-    if pad:
-        xh = np.pad(xh, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    sn, sh, sw, sc = xh.strides
-    windows = as_strided(xh, shape=(N, oh, ow, fh, fw, C),
-                         strides=(sn, sh * stride, sw * stride, sh, sw, sc), writeable=False)
-    return windows.reshape(N * oh * ow, fh * fw * C)
+@dataclass(frozen=True)
+class Shift:
+    """One kernel offset k = i*FW + j of a convolution: the output positions whose window
+    element (i, j) lies inside the input (`out_rows`, `out_cols`: unit-step ranges) and the input
+    elements they read (`in_rows`, `in_cols`: stepping by the stride). Every other output
+    position meets the zero padding there."""
+
+    k: int
+    out_rows: slice
+    out_cols: slice
+    in_rows: slice
+    in_cols: slice
 
 
-def col2im_channels_last(col: np.ndarray, input_shape: tuple[int, ...], fh: int, fw: int,
-                         stride: int = 1, pad: int = 0) -> np.ndarray:
-    """Adjoint of `im2col_channels_last`: `(N, C, H, W)` whose memory is `(N, H, W, C)`."""
-    N, C, H, W = input_shape
-    oh = output_size(H, fh, pad, stride)
-    ow = output_size(W, fw, pad, stride)
-    d6 = col.reshape(N, oh, ow, fh, fw, C)
-    dx = np.zeros((N, H + 2 * pad, W + 2 * pad, C), dtype=col.dtype)
-    for k, (rows, cols) in enumerate(window_offsets(fh, fw, stride, oh, ow)):
-        dx[:, rows, cols, :] += d6[:, :, :, k // fw, k % fw, :]
-    if pad:
-        dx = dx[:, pad:-pad, pad:-pad, :]
-    return dx.transpose(0, 3, 1, 2)
+def _axis_shift(size: int, offset: int, pad: int, stride: int, out: int) -> tuple[slice, slice]:
+    """Along one axis: output r reads input `offset - pad + stride*r`; keep the r where that
+    index is inside `[0, size)`. `pad` may be negative (a crop)."""
+    first = max(0, -((offset - pad) // stride))  # ceil((pad - offset) / stride)
+    last = min(out - 1, (size - 1 - offset + pad) // stride)
+    if last < first:
+        return slice(0, 0), slice(0, 0)
+    start = offset - pad + stride * first
+    return slice(first, last + 1), slice(start, start + stride * (last - first) + 1, stride)
+
+
+def kernel_shifts(in_size: tuple[int, int], out_size: tuple[int, int],
+                  window: tuple[int, int], pad: tuple[int, int], stride: int = 1) -> list[Shift]:
+    """The `Shift` of every kernel offset of a `window` sliding over `in_size` with `pad` and
+    `stride`, giving `out_size` positions (sizes are (height, width) pairs)."""
+    shifts = []
+    for i in range(window[0]):
+        out_rows, in_rows = _axis_shift(in_size[0], i, pad[0], stride, out_size[0])
+        for j in range(window[1]):
+            out_cols, in_cols = _axis_shift(in_size[1], j, pad[1], stride, out_size[1])
+            shifts.append(Shift(i * window[1] + j, out_rows, out_cols, in_rows, in_cols))
+    return shifts
+
+
+def gather_columns(images: np.ndarray, cols: np.ndarray, shifts: list[Shift]) -> None:
+    """Fill `cols` `(FH*FW, C, n, OH, OW)` from `images` `(C, n, H, W)`: `cols[k, c, m, r, q]` is
+    the input element that offset k of output (r, q) of image m reads, 0 in the padding.
+
+    Every element of `cols` is written, so it may be a buffer holding anything."""
+    for shift in shifts:
+        block = cols[shift.k]
+        rows, cols_ = shift.out_rows, shift.out_cols
+        block[:, :, rows, cols_] = images[:, :, shift.in_rows, shift.in_cols]
+        # The padding: the rows above and below the valid ones, then the columns beside them.
+        block[:, :, : rows.start] = 0
+        block[:, :, rows.stop :] = 0
+        block[:, :, rows, : cols_.start] = 0
+        block[:, :, rows, cols_.stop :] = 0
+
+
+def scatter_add_columns(dcols: np.ndarray, dx: np.ndarray, shifts: list[Shift]) -> None:
+    """Adjoint of `gather_columns`: add each offset's gradient `dcols[k]` `(C, n, OH, OW)` into the
+    input elements it was read from, `dx` `(C, n, H, W)`; the padding's share is dropped."""
+    for shift in shifts:
+        dx[:, :, shift.in_rows, shift.in_cols] += dcols[shift.k][:, :, shift.out_rows,
+                                                                  shift.out_cols]
+
+
+def image_blocks(n_images: int, bytes_per_image: int, budget: int) -> Iterator[slice]:
+    """Consecutive slices of a batch whose column matrices take at most `budget` bytes each (at
+    least one image): a block's columns are built and multiplied while they are still in cache,
+    and the memory they need no longer grows with the batch."""
+    step = max(1, budget // max(1, bytes_per_image))
+    for start in range(0, n_images, step):
+        yield slice(start, min(n_images, start + step))
+
+
+_thread_scratch = threading.local()
+
+
+def scratch_array(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A C-contiguous array of `shape` in this thread's scratch buffer, valid until the next call
+    from the same thread. The column blocks of all convolutions share it: each lives only
+    inside one forward or backward call, and one thread runs one layer at a time."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    buffer = getattr(_thread_scratch, "buffer", None)
+    if buffer is None or buffer.nbytes < nbytes:
+        buffer = _thread_scratch.buffer = np.empty(nbytes, np.uint8)
+    return buffer[:nbytes].view(dtype).reshape(shape)

@@ -9,23 +9,36 @@ names (`W`, `b`, `gamma`, `beta`); the network exposes the same arrays under glo
 received), or None where the input gradient is not needed (the network's first layer).
 
 Memory layout: 4-d arrays have the logical shape `(N, C, H, W)`, but between a convolution and
-the next one they lie in memory as `(N, H, W, C)` ("channels-last"): a convolution's GEMM
+the next one they lie in memory as `(C, N, H, W)` ("channel-major"): a convolution's GEMM
 produces that order, and ReLU and pooling keep it (tests/nn/test_layout.py holds them to it).
+In it, each channel of the batch is one contiguous plane, so building a convolution's columns
+copies whole image rows, and its GEMM writes the next layer's input directly.
 """
 
 from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cnnsweep.nn.functions import cross_entropy, labels_to_indices, sigmoid, softmax
 from cnnsweep.nn.im2col import (
-    col2im_channels_last,
-    im2col_channels_last,
+    Shift,
+    gather_columns,
+    image_blocks,
+    kernel_shifts,
     output_size,
     pad_images,
+    scatter_add_columns,
+    scratch_array,
     unpad_images,
     window_offsets,
 )
+
+if TYPE_CHECKING:
+    from cnnsweep.nn.parallel import WholeBatchMask
 
 
 class Layer:
@@ -45,6 +58,13 @@ class Layer:
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         """dL/dinput from dL/doutput, storing parameter gradients in `grads`."""
         raise NotImplementedError
+
+    def replica(self) -> Layer:
+        """A copy for another thread (nn/parallel.py): the same parameter arrays and settings,
+        its own caches and gradients."""
+        twin = copy.copy(self)
+        twin.grads = {}
+        return twin
 
 
 class Relu(Layer):
@@ -109,11 +129,17 @@ class Affine(Layer):
 class Convolution(Layer):
     """x `(N, C, H, W)` * W `(FN, C, FH, FW)` + b `(FN,)` → `(N, FN, OH, OW)` by im2col.
 
-    `OH = (H + 2*pad - FH) / stride + 1`. The output lies in memory as `(N, OH, OW, FN)`, the
-    order of the GEMM `cols (N*OH*OW, FH*FW*C) · W (FH*FW*C, FN)`. With
-    `needs_input_grad=False` (the first layer) the backward pass skips col2im, the most
-    expensive part of it.
+    `OH = (H + 2*pad - FH) / stride + 1`. Everything runs channel-major: the input is read as
+    `(C, N, H, W)` (free when it is a convolution's output), and the output is the GEMM
+    `W (FN, FH*FW*C) · cols (FH*FW*C, N*OH*OW)`, which lies in memory as `(FN, N, OH, OW)`.
+    The columns (im2col.py) are built for blocks of images that fit in `COLUMN_BLOCK_BYTES` and
+    are not kept: backward builds them again, which costs less than keeping 10-50 MB per layer.
+    With `needs_input_grad=False` (the first layer) backward skips the input gradient.
     """
+
+    # Per block of columns: a DeepConvNet step at 1-2 MiB ran ~10% slower, from 4 MiB on it was
+    # flat (to 64 MiB), and the memory a batch needs no longer grows with its size.
+    COLUMN_BLOCK_BYTES = 8 << 20
 
     def __init__(self, W: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0,
                  needs_input_grad: bool = True) -> None:
@@ -122,38 +148,97 @@ class Convolution(Layer):
         self.stride, self.pad = stride, pad
         self.needs_input_grad = needs_input_grad
 
+    def _column_blocks(self, images: np.ndarray, shifts: list[Shift], window: tuple[int, int],
+                       out_hw: tuple[int, int]) -> Iterator[tuple[slice, np.ndarray]]:
+        """For each block of images `(C, n, H, W)`: its slice of the batch and its columns
+        `(FH*FW*C, n*OH*OW)` in the thread's scratch buffer (valid until the next block)."""
+        C, N = images.shape[:2]
+        per_image = window[0] * window[1] * C * out_hw[0] * out_hw[1] * images.itemsize
+        for batch in image_blocks(N, per_image, self.COLUMN_BLOCK_BYTES):
+            cols = scratch_array((window[0] * window[1], C, batch.stop - batch.start, *out_hw),
+                                 images.dtype)
+            gather_columns(images[:, batch], cols, shifts)
+            yield batch, cols.reshape(window[0] * window[1] * C, -1)
+
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
-        """x: `(N, C, H, W)`, any memory order → `(N, FN, OH, OW)`, channels-last in memory."""
+        """x: `(N, C, H, W)`, any memory order → `(N, FN, OH, OW)`, channel-major in memory."""
         W, b = self.params["W"], self.params["b"]
-        FN, _, FH, FW = W.shape
+        FN, C, FH, FW = W.shape
         N, _, H, Wd = x.shape
         oh = output_size(H, FH, self.pad, self.stride)
         ow = output_size(Wd, FW, self.pad, self.stride)
-        self.input_shape = x.shape
-        # Channels-last columns (see im2col.py); the filters are laid out to match.
-        self.col = im2col_channels_last(x, FH, FW, self.stride, self.pad)
-        # (FN, C, FH, FW) → (FN, FH, FW, C) → (FH*FW*C, FN): the columns' order.
-        self.col_W = W.transpose(0, 2, 3, 1).reshape(FN, -1).T
-        out = self.col @ self.col_W
-        out += b
-        # (N*OH*OW, FN) is (N, OH, OW, FN) in memory; viewed as (N, FN, OH, OW), no copy.
-        return out.reshape(N, oh, ow, FN).transpose(0, 3, 1, 2)
+        self.images = x.transpose(1, 0, 2, 3)  # (C, N, H, W): kept to rebuild the columns
+        self.shifts = kernel_shifts((H, Wd), (oh, ow), (FH, FW), (self.pad, self.pad),
+                                    self.stride)
+        # (FN, C, FH, FW) → (FN, FH, FW, C) → (FN, FH*FW*C): the columns' row order.
+        self.W_rows = W.transpose(0, 2, 3, 1).reshape(FN, -1)
+        out = np.empty((FN, N * oh * ow), np.result_type(x, W))
+        per_image = oh * ow
+        for batch, cols in self._column_blocks(self.images, self.shifts, (FH, FW), (oh, ow)):
+            np.matmul(self.W_rows, cols, out=out[:, batch.start * per_image:
+                                                  batch.stop * per_image])
+        out += b[:, None]
+        # (FN, N*OH*OW) is (FN, N, OH, OW) in memory; viewed as (N, FN, OH, OW), no copy.
+        return out.reshape(FN, N, oh, ow).transpose(1, 0, 2, 3)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        """dout: `(N, FN, OH, OW)` → dx: `(N, C, H, W)`, channels-last in memory; grads W
+        """dout: `(N, FN, OH, OW)` → dx: `(N, C, H, W)`, channel-major in memory; grads W
         `(FN, C, FH, FW)`, b `(FN,)`."""
         W = self.params["W"]
         FN, C, FH, FW = W.shape
-        # (N, FN, OH, OW) → (N, OH, OW, FN) → (N*OH*OW, FN): free when dout is channels-last.
-        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
-        self.grads["b"] = dout.sum(axis=0)
-        # (FH*FW*C, FN) → (FN, FH, FW, C) → (FN, C, FH, FW)
-        dW = (self.col.T @ dout).T.reshape(FN, FH, FW, C).transpose(0, 3, 1, 2)
-        self.grads["W"] = np.ascontiguousarray(dW)
+        N, _, oh, ow = dout.shape
+        # (N, FN, OH, OW) → (FN, N, OH, OW) → (FN, N*OH*OW): free when dout is channel-major.
+        dout_rows = dout.transpose(1, 0, 2, 3).reshape(FN, -1)
+        self.grads["b"] = dout_rows.sum(axis=1)
+        dW_rows = None  # (FN, FH*FW*C), summed over the blocks in a fixed order
+        per_image = oh * ow
+        for batch, cols in self._column_blocks(self.images, self.shifts, (FH, FW), (oh, ow)):
+            part = dout_rows[:, batch.start * per_image: batch.stop * per_image] @ cols.T
+            dW_rows = part if dW_rows is None else np.add(dW_rows, part, out=dW_rows)
+        self.grads["W"] = np.ascontiguousarray(
+            dW_rows.reshape(FN, FH, FW, C).transpose(0, 3, 1, 2))
         if not self.needs_input_grad:
             return None
-        dcol = dout @ self.col_W.T
-        return col2im_channels_last(dcol, self.input_shape, FH, FW, self.stride, self.pad)
+        if self.stride == 1:
+            dx = self._input_gradient_stride_1(dout_rows.reshape(FN, N, oh, ow))
+        else:
+            dx = self._input_gradient_scattered(dout_rows, (oh, ow))
+        return dx.transpose(1, 0, 2, 3)
+
+    def _input_gradient_stride_1(self, dout: np.ndarray) -> np.ndarray:
+        """`(FN, N, OH, OW)` → `(C, N, H, W)`. At stride 1 the input gradient is itself a
+        convolution: of dout with the filters flipped in both axes and their FN and C swapped,
+        padded by `FH - 1 - pad` (a crop where negative). So it is built from columns like
+        forward, with one GEMM per block and no scatter-add."""
+        W = self.params["W"]
+        FN, C, FH, FW = W.shape
+        _, N, oh, ow = dout.shape
+        H, Wd = self.images.shape[2:]
+        shifts = kernel_shifts((oh, ow), (H, Wd), (FH, FW), (FH - 1 - self.pad, FW - 1 - self.pad))
+        # (FN, C, FH, FW) flipped → (C, FH, FW, FN) → (C, FH*FW*FN): the columns' row order.
+        flipped_rows = W[:, :, ::-1, ::-1].transpose(1, 2, 3, 0).reshape(C, -1)
+        dx = np.empty((C, N * H * Wd), dout.dtype)
+        for batch, cols in self._column_blocks(dout, shifts, (FH, FW), (H, Wd)):
+            np.matmul(flipped_rows, cols, out=dx[:, batch.start * H * Wd: batch.stop * H * Wd])
+        return dx.reshape(C, N, H, Wd)
+
+    def _input_gradient_scattered(self, dout_rows: np.ndarray, out_hw: tuple[int, int]) \
+            -> np.ndarray:
+        """`(FN, N*OH*OW)` → `(C, N, H, W)` for any stride: each block's column gradient
+        `W_rows.T · dout` added back onto the input elements the columns were read from."""
+        C, N, H, Wd = self.images.shape
+        FH, FW = self.params["W"].shape[2:]
+        dx = np.zeros((C, N, H, Wd), dout_rows.dtype)
+        per_image = out_hw[0] * out_hw[1]
+        for batch in image_blocks(N, FH * FW * C * per_image * dout_rows.itemsize,
+                                  self.COLUMN_BLOCK_BYTES):
+            dcols = scratch_array((FH * FW, C, batch.stop - batch.start, *out_hw),
+                                  dout_rows.dtype)
+            np.matmul(self.W_rows.T,
+                      dout_rows[:, batch.start * per_image: batch.stop * per_image],
+                      out=dcols.reshape(FH * FW * C, -1))
+            scatter_add_columns(dcols, dx[:, batch], self.shifts)
+        return dx
 
 
 class Pooling(Layer):
@@ -183,7 +268,7 @@ class Pooling(Layer):
         self.padded = pad_images(x, self.pad, fill)
         self.offsets = list(window_offsets(self.pool_h, self.pool_w, self.stride, oh, ow))
         first, *rest = self.offsets
-        # order="K" keeps the input's memory order (a convolution's output is (N, OH, OW, C)
+        # order="K" keeps the input's memory order (a convolution's output is (C, N, OH, OW)
         # in memory): elementwise work between arrays of one layout runs 2-4× faster.
         out = self.padded[(..., *first)].copy(order="K")
         if self.mode == "avg":
@@ -199,9 +284,15 @@ class Pooling(Layer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: `(N, C, OH, OW)` → dx: `(N, C, H, W)` in the input's memory order."""
-        # zeros_like keeps the input's memory order, so a convolution below receives its
-        # gradient in the (N, OH, OW, C) order its output was computed in: no copy there.
-        dx = np.zeros_like(self.padded)
+        # Windows that tile the input (stride = size, no remainder) own every input element
+        # alone: each offset writes its share, and nothing needs zeroing or adding.
+        _, _, H, W = self.padded.shape
+        oh, ow = self.out.shape[2:]
+        tiled = (self.stride == self.pool_h == H // oh and self.stride == self.pool_w == W // ow
+                 and H % oh == 0 and W % ow == 0)
+        # *_like keeps the input's memory order, so a convolution below receives its gradient
+        # in the (C, N, H, W) order its output was computed in: no copy there.
+        dx = np.empty_like(self.padded) if tiled else np.zeros_like(self.padded)
         if dout.strides != self.out.strides:  # bring the gradient into the input's layout
             relaid = np.empty_like(self.out)
             relaid[...] = dout
@@ -209,7 +300,10 @@ class Pooling(Layer):
         if self.mode == "avg":
             share = dout * dout.dtype.type(1.0 / len(self.offsets))
             for offset in self.offsets:
-                dx[(..., *offset)] += share
+                if tiled:
+                    dx[(..., *offset)] = share
+                else:
+                    dx[(..., *offset)] += share
             return unpad_images(dx, self.pad)
         # Windows that do not overlap own their input elements alone: writing the product
         # replaces the add that overlapping windows need.
@@ -258,12 +352,20 @@ class Dropout(Layer):
         if not 0.0 <= ratio < 1.0:
             raise ValueError(f"dropout ratio {ratio} must be in [0, 1)")
         self.ratio, self.rng = ratio, rng
+        # Set while a batch is split over threads: this copy's rows of the whole batch's mask.
+        self.whole_batch: WholeBatchMask | None = None
+
+    def draw_mask(self, shape: tuple[int, ...]) -> np.ndarray:
+        return self.rng.random(shape, dtype=np.float32) > self.ratio
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         """x: any shape → the same shape."""
         if not train:
             return x * x.dtype.type(1.0 - self.ratio)
-        self.mask = self.rng.random(x.shape, dtype=np.float32) > self.ratio
+        if self.whole_batch is None:
+            self.mask = self.draw_mask(x.shape)
+        else:
+            self.mask = self.whole_batch.rows_of(self, x.shape[1:])
         return x * self.mask
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
@@ -289,16 +391,16 @@ class BatchNormalization(Layer):
     def _to_2d(self, x: np.ndarray) -> np.ndarray:
         if x.ndim == 2:
             return x
-        if self.spatial:  # (N, C, H, W) → (N, H, W, C) → (N*H*W, C)
-            return x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
+        if self.spatial:  # (N, C, H, W) → (C, N, H, W) → (C, N*H*W), viewed as (N*H*W, C)
+            return x.transpose(1, 0, 2, 3).reshape(x.shape[1], -1).T  # free if channel-major
         return x.reshape(x.shape[0], -1)
 
     def _from_2d(self, y: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         if len(shape) == 2:
             return y
         if self.spatial:
-            N, C, H, W = shape  # (N*H*W, C) → (N, H, W, C), viewed as (N, C, H, W)
-            return y.reshape(N, H, W, C).transpose(0, 3, 1, 2)
+            N, C, H, W = shape  # (N*H*W, C) → (C, N, H, W), viewed as (N, C, H, W)
+            return y.T.reshape(C, N, H, W).transpose(1, 0, 2, 3)
         return y.reshape(shape)
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
