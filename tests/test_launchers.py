@@ -105,6 +105,15 @@ def test_slurm_launcher_config_composes_with_overrides(tmp_path):
         assert line in proc.stdout, line
 
 
+def test_ray_tasks_claim_the_runs_threads_as_cpus(tmp_path):
+    if importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None:
+        pytest.skip("hydra-ray-launcher is not installed: pip install -e '.[ray]'")
+    proc = run_py("hydra/launcher=ray", "trainer.threads=2", "--cfg", "all", "--resolve",
+                  cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "RayLauncher" in proc.stdout and "num_cpus: 2" in proc.stdout
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
