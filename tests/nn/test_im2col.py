@@ -12,6 +12,7 @@ from cnnsweep.nn.im2col import (
     scatter_add_columns,
     scratch_array,
 )
+from cnnsweep.nn.layers import Convolution
 from tests.nn.reference import col2im, im2col, naive_im2col
 
 
@@ -105,11 +106,37 @@ def test_image_blocks_cover_the_batch_within_the_budget():
 
 
 def test_scratch_arrays_share_one_buffer_per_thread():
-    a = scratch_array((4, 5), np.float32)
-    b = scratch_array((2, 3), np.float64)
+    a, _ = scratch_array((4, 5), np.float32)
+    b, _ = scratch_array((2, 3), np.float64)
     assert np.shares_memory(a, b) and a.flags.c_contiguous and b.flags.c_contiguous
     other = []
     thread = threading.Thread(target=lambda: other.append(scratch_array((4, 5), np.float32)))
     thread.start()
     thread.join()
-    assert not np.shares_memory(other[0], a)
+    assert not np.shares_memory(other[0][0], a)
+
+
+def test_scratch_says_when_it_still_holds_the_same_contents():
+    assert not scratch_array((4, 5), np.float32, contents="a")[1]  # first asked
+    assert scratch_array((4, 5), np.float32, contents="a")[1]
+    assert not scratch_array((4, 6), np.float32, contents="a")[1]  # another shape
+    scratch_array((4, 6), np.float32)  # someone else wrote in between
+    assert not scratch_array((4, 6), np.float32, contents="a")[1]
+
+
+@pytest.mark.parametrize(("shape", "fh", "stride", "pad"), GEOMETRIES)
+def test_blocks_of_one_layer_after_another_layer_get_their_padding(shape, fh, stride, pad):
+    # The convolution writes its padding on the first block only: another layer's columns in
+    # between must make it write the zeros again.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape)
+    conv = Convolution(rng.standard_normal((2, shape[1], fh, fh)), np.zeros(2), stride, pad)
+    conv.COLUMN_BLOCK_BYTES = 1  # one image per block
+    expected = conv.forward(x).copy()
+    other = Convolution(rng.standard_normal((2, shape[1], 1, 1)), np.zeros(2))
+    other.COLUMN_BLOCK_BYTES = 1
+    buffer, _ = scratch_array((4, 4), x.dtype)
+    buffer[...] = np.nan
+    for _ in range(2):
+        np.testing.assert_array_equal(conv.forward(x), expected)
+        other.forward(np.full_like(x, np.nan))  # fills the buffer with NaN columns

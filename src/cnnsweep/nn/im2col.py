@@ -13,7 +13,7 @@ book's (C, FH, FW)-ordered im2col and a naive loop stay in the tests as the refe
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,15 +104,20 @@ def kernel_shifts(in_size: tuple[int, int], out_size: tuple[int, int],
     return shifts
 
 
-def gather_columns(images: np.ndarray, cols: np.ndarray, shifts: list[Shift]) -> None:
+def gather_columns(images: np.ndarray, cols: np.ndarray, shifts: list[Shift],
+                   padding_written: bool = False) -> None:
     """Fill `cols` `(FH*FW, C, n, OH, OW)` from `images` `(C, n, H, W)`: `cols[k, c, m, r, q]` is
     the input element that offset k of output (r, q) of image m reads, 0 in the padding.
 
-    Every element of `cols` is written, so it may be a buffer holding anything."""
+    Every element of `cols` is written, so it may be a buffer holding anything; with
+    `padding_written`, the zeros of the padding are taken to be there already (the buffer's
+    previous contents were columns of the same shape and shifts)."""
     for shift in shifts:
         block = cols[shift.k]
         rows, cols_ = shift.out_rows, shift.out_cols
         block[:, :, rows, cols_] = images[:, :, shift.in_rows, shift.in_cols]
+        if padding_written:
+            continue
         # The padding: the rows above and below the valid ones, then the columns beside them.
         block[:, :, : rows.start] = 0
         block[:, :, rows.stop :] = 0
@@ -140,13 +145,21 @@ def image_blocks(n_images: int, bytes_per_image: int, budget: int) -> Iterator[s
 _thread_scratch = threading.local()
 
 
-def scratch_array(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+def scratch_array(shape: tuple[int, ...], dtype: np.dtype, contents: Hashable = None) \
+        -> tuple[np.ndarray, bool]:
     """A C-contiguous array of `shape` in this thread's scratch buffer, valid until the next call
-    from the same thread. The column blocks of all convolutions share it: each lives only
-    inside one forward or backward call, and one thread runs one layer at a time."""
+    from the same thread; and whether the previous call was for the same `contents` (a
+    hashable description of what the caller writes) and shape, so that what it wrote and did
+    not change since is still there. The column blocks of all convolutions share the buffer:
+    each lives only inside one forward or backward call, and one thread runs one layer at a
+    time."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
     buffer = getattr(_thread_scratch, "buffer", None)
     if buffer is None or buffer.nbytes < nbytes:
         buffer = _thread_scratch.buffer = np.empty(nbytes, np.uint8)
-    return buffer[:nbytes].view(dtype).reshape(shape)
+        _thread_scratch.last = None
+    key = None if contents is None else (contents, tuple(shape), dtype.str)
+    same = key is not None and _thread_scratch.last == key
+    _thread_scratch.last = key
+    return buffer[:nbytes].view(dtype).reshape(shape), same

@@ -155,9 +155,11 @@ class Convolution(Layer):
         C, N = images.shape[:2]
         per_image = window[0] * window[1] * C * out_hw[0] * out_hw[1] * images.itemsize
         for batch in image_blocks(N, per_image, self.COLUMN_BLOCK_BYTES):
-            cols = scratch_array((window[0] * window[1], C, batch.stop - batch.start, *out_hw),
-                                 images.dtype)
-            gather_columns(images[:, batch], cols, shifts)
+            # Consecutive blocks of one layer have the padding in the same places: written once.
+            cols, padding_written = scratch_array(
+                (window[0] * window[1], C, batch.stop - batch.start, *out_hw), images.dtype,
+                contents=("columns", tuple(shifts)))
+            gather_columns(images[:, batch], cols, shifts, padding_written)
             yield batch, cols.reshape(window[0] * window[1] * C, -1)
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
@@ -232,8 +234,8 @@ class Convolution(Layer):
         per_image = out_hw[0] * out_hw[1]
         for batch in image_blocks(N, FH * FW * C * per_image * dout_rows.itemsize,
                                   self.COLUMN_BLOCK_BYTES):
-            dcols = scratch_array((FH * FW, C, batch.stop - batch.start, *out_hw),
-                                  dout_rows.dtype)
+            dcols, _ = scratch_array((FH * FW, C, batch.stop - batch.start, *out_hw),
+                                     dout_rows.dtype)
             np.matmul(self.W_rows.T,
                       dout_rows[:, batch.start * per_image: batch.stop * per_image],
                       out=dcols.reshape(FH * FW * C, -1))
