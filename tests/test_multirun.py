@@ -29,6 +29,16 @@ def test_runs_that_never_arrived_are_named_and_fail_the_sweep(tmp_path, capsys):
     assert finish(tmp_path, compare=False, expected=["seed=1"]) == 0
 
 
+def test_a_sweep_whose_runs_all_failed_says_so_instead_of_failing_to_compare(tmp_path, capsys):
+    for seed in (1, 2):
+        make_run(tmp_path, [f"seed={seed}"], base_config(seed=seed), status="failed")
+    assert finish(tmp_path, expected=["seed=1", "seed=2"]) == 1
+    err = capsys.readouterr().err
+    assert "no report: no run finished" in err
+    assert "2 run(s) failed or did not finish: seed=1, seed=2" in err
+    assert not (tmp_path / "report.md").exists()
+
+
 def test_the_end_table_ranks_by_the_sweeps_metric(tmp_path):
     for opt, acc in (("sgd", 0.5), ("adam", 0.9), ("momentum", 0.7)):
         make_run(tmp_path, [f"optimizer={opt}"], base_config(), test_acc=acc)

@@ -139,7 +139,11 @@ def finish(sweep_dir: Path, metric: str = "test_acc", compare: bool = True,
     if metric not in shown:
         metric = "test_acc"
     print(f"\n{sweep_table(shown, metric)}\n\nsweep folder: {sweep_dir}", flush=True)
-    if compare:
+    finished = runs["status"].isin([Status.OK, Status.DIVERGED])
+    if compare and not finished.any():
+        print("no report: no run finished (their errors are in the table above and in each "
+              "run's summary.json)", file=sys.stderr, flush=True)
+    elif compare:
         try:
             from cnnsweep.report import compare as write_report
 
