@@ -168,6 +168,21 @@ def test_an_unknown_key_fails_before_training_with_a_suggestion(tmp_path, overri
     assert not (tmp_path / "bad" / "history.csv").exists()
 
 
+@pytest.mark.parametrize("args", [["arch=mlp", "+conv.filter_num=3"],
+                                  ["-m", "arch=mlp,simple_convnet", "pool.size=3"]])
+def test_a_key_of_an_architecture_not_selected_names_the_one_that_has_it(tmp_path, args):
+    # Under arch=mlp, conv and pool are null: OmegaConf cannot set a key inside them.
+    proc = run_py(*args, *TINY, "hydra.run.dir=bad", "hydra.sweep.dir=bad", cwd=tmp_path)
+    assert proc.returncode == 1
+    key = args[-1].lstrip("+").split("=")[0]
+    parent = key.split(".")[0]
+    assert proc.stderr.strip().splitlines() == [
+        f"Could not apply the override '{args[-1]}': {parent} is null in this config, because "
+        f"the selected options have no {parent} settings; select arch=simple_convnet, or leave "
+        "it out"]
+    assert not list(tmp_path.rglob("summary.json"))  # no run started
+
+
 def test_an_unknown_key_in_a_sweep_is_recorded_as_failed(tmp_path):
     proc = run_py("-m", "+trainer.epoch=3", "seed=1,2", *TINY, "hydra.sweep.dir=s", cwd=tmp_path)
     assert proc.returncode == 1

@@ -129,6 +129,19 @@ def _group_keys() -> dict[str, dict[str, list[str]]]:
     }
 
 
+def options_having(key: str) -> tuple[str, list[str]]:
+    """The group a dotted config key belongs to and the options of that group that have it:
+    ("arch", ["simple_convnet"]) for `conv.filter_num`, ("optimizer", ["momentum", "nesterov"])
+    for `optimizer.momentum` (an architecture's keys sit at the top level)."""
+    options = _group_keys()
+    arch_keys = {k for keys in options["arch"].values() for k in keys}
+    top = key.split(".")[0]
+    if key in arch_keys or top in {k.split(".")[0] for k in arch_keys}:
+        return "arch", [name for name, keys in options["arch"].items() if key in keys]
+    relative = key.split(".", 1)[-1]
+    return top, [name for name, keys in options.get(top, {}).items() if relative in keys]
+
+
 def check_keys(config: Mapping[str, Any]) -> None:
     """Every key of `config` must be a setting of the options it selected: a key added with
     `+` (which Hydra's schema lets through) or set for another option fails here, with the
@@ -149,13 +162,11 @@ def check_keys(config: Mapping[str, Any]) -> None:
     for key, value in _flat(config):
         if key in valid or (key in unset_elsewhere and value is None):
             continue
-        group = "arch" if key in unset_elsewhere or key.split(".")[0] in \
-            {k.split(".")[0] for k in unset_elsewhere} else key.split(".")[0]
-        relative = key if group == "arch" else key.split(".", 1)[-1]
-        having = [name for name, keys in options.get(group, {}).items() if relative in keys]
+        group, having = options_having(key)
         if having:
             raise ConfigError(f"{key} is a setting of {group}={', '.join(having)}, not of "
-                              f"{group}={chosen[group]}; select one of those, or leave {key} out")
+                              f"{group}={chosen.get(group)}; select one of those, or leave {key} "
+                              "out")
         close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}?" if close else \
             f"the keys are {', '.join(sorted(k for k in valid if '.' not in k))}, and those " \

@@ -189,6 +189,31 @@ EXTRAS = {"hydra/launcher/ray": "ray", "hydra/launcher/submitit": "slurm",
           "hydra/launcher/slurm": "slurm", "hydra/sweeper/optuna": "search"}
 
 
+def _override_being_applied(exc: BaseException) -> str | None:
+    """The command-line override Hydra was applying when `exc` escaped its composition, if it
+    was: OmegaConf's own errors there reach the user as Hydra's messages, but some (an
+    assertion on a key under a null node) escape as they are."""
+    frame = exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_name == "_apply_overrides_to_config":
+            return getattr(frame.tb_frame.f_locals.get("override"), "input_line", None)
+        frame = frame.tb_next
+    return None
+
+
+def _override_error(override: str, exc: BaseException) -> str:
+    from cnnsweep.build import options_having
+
+    key = override.lstrip("+~").split("=", 1)[0]
+    parent = key.rsplit(".", 1)[0]
+    if "." not in key or "NoneType" not in str(exc):
+        return f"Could not apply the override '{override}': {type(exc).__name__}: {exc}"
+    group, having = options_having(key)
+    fix = f"select {group}={' or '.join(having)}, or leave it out" if having else "leave it out"
+    return (f"Could not apply the override '{override}': {parent} is null in this config, "
+            f"because the selected options have no {parent} settings; {fix}")
+
+
 def _failed(exc: Exception, show_traceback: bool) -> int:
     """An exception that escaped Hydra: a composition error (printed as Hydra prints it), or a
     failed launcher during a multirun (its table, report and resume command)."""
@@ -202,6 +227,10 @@ def _failed(exc: Exception, show_traceback: bool) -> int:
         if extra is not None:
             print(f"That config comes with an optional extra: pip install 'cnnsweep[{extra}]' "
                   f"(in a checkout: pip install -e '.[{extra}]')", file=sys.stderr)
+        return 1
+    override = _override_being_applied(exc)
+    if override is not None and not show_traceback:
+        print(_override_error(override, exc), file=sys.stderr)
         return 1
     sweep_dir = CURRENT.sweep_dir
     if sweep_dir is None or show_traceback:
