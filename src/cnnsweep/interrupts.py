@@ -146,7 +146,7 @@ def mark_interrupted(sweep_dir: Path, signame: str) -> tuple[int, int]:
                 "error": f"interrupted by {signame} before it finished",
                 "finished_at": datetime.now(timezone.utc).isoformat()})
             status = Status.INTERRUPTED
-        finished += status in (Status.OK, Status.DIVERGED)
+        finished += status in runfolder.ENDED_WITH_RESULT
         interrupted += status == Status.INTERRUPTED
     return finished, interrupted
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from cnnsweep import runfolder
 from cnnsweep.experiment import EXIT_RUNNING_ELSEWHERE
-from cnnsweep.runfolder import Status
+from cnnsweep.runfolder import ENDED_WITH_RESULT, Status
 from cnnsweep.runlock import running_elsewhere
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def finish(sweep_dir: Path, metric: str = "test_acc", compare: bool = True,
     if metric not in shown:
         metric = "test_acc"
     print(f"\n{sweep_table(shown, metric)}\n\nsweep folder: {sweep_dir}", flush=True)
-    finished = runs["status"].isin([Status.OK, Status.DIVERGED])
+    finished = runs["status"].isin(ENDED_WITH_RESULT)
     if compare and not finished.any():
         print("no report: no run finished (their errors are in the table above and in each "
               "run's summary.json)", file=sys.stderr, flush=True)
@@ -151,7 +151,7 @@ def finish(sweep_dir: Path, metric: str = "test_acc", compare: bool = True,
         except Exception as exc:  # a report problem must not hide the runs' results
             log.error("comparison failed: %s: %s", type(exc).__name__, exc)
     diverged = runs.loc[runs["status"] == Status.DIVERGED, "run"].tolist()
-    failed = runs.loc[~runs["status"].isin([Status.OK, Status.DIVERGED]) &
+    failed = runs.loc[~runs["status"].isin(ENDED_WITH_RESULT) &
                       ~runs.index.isin(elsewhere.index), "run"].tolist()
     if diverged:
         print(f"{len(diverged)} run(s) diverged (loss NaN/inf; history kept): "

@@ -14,9 +14,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from cnnsweep import runfolder
-from cnnsweep.runfolder import Status
-
-DONE = (Status.OK, Status.DIVERGED)
+from cnnsweep.runfolder import ENDED_WITH_RESULT, Status
 
 
 class SweepProgress:
@@ -55,7 +53,7 @@ class SweepProgress:
 
     def counts(self, running: int) -> dict[str, int]:
         statuses = [runfolder.status_of(s) for s in self.finished.values()]
-        return {"done": sum(s in DONE for s in statuses), "running": running,
+        return {"done": sum(s in ENDED_WITH_RESULT for s in statuses), "running": running,
                 "failed": sum(s == Status.FAILED for s in statuses),
                 "diverged": sum(s == Status.DIVERGED for s in statuses),
                 "interrupted": sum(s == Status.INTERRUPTED for s in statuses)}

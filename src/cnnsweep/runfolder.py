@@ -72,6 +72,10 @@ class Status(str, Enum):
         return self.value
 
 
+# The runs that trained to a result: a diverged run's history up to the NaN is one.
+ENDED_WITH_RESULT = (Status.OK, Status.DIVERGED)
+
+
 class NoRunsError(ValueError):
     """The given folders hold no run folder."""
 
