@@ -18,7 +18,7 @@ copies whole image rows, and its GEMM writes the next layer's input directly.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -65,6 +65,22 @@ class Layer:
         twin = copy.copy(self)
         twin.grads = {}
         return twin
+
+
+def forward_through(layers: Sequence[Layer], x: np.ndarray, train: bool) -> np.ndarray:
+    """x through every layer of a stack, first to last."""
+    for layer in layers:
+        x = layer.forward(x, train)
+    return x
+
+
+def backward_through(layers: Sequence[Layer], dout: np.ndarray) -> None:
+    """dout back through a stack, last layer to first, each storing its parameter gradients;
+    stops at a layer that returns None (a first layer that skips its input gradient)."""
+    for layer in reversed(layers):
+        dout = layer.backward(dout)
+        if dout is None:
+            return
 
 
 class Relu(Layer):
@@ -162,6 +178,19 @@ class Convolution(Layer):
             gather_columns(images[:, batch], cols, shifts, padding_written)
             yield batch, cols.reshape(window[0] * window[1] * C, -1)
 
+    def _convolve(self, images: np.ndarray, filter_rows: np.ndarray, shifts: list[Shift],
+                  window: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+        """`filter_rows (F, FH*FW*C) · columns of images (C, N, H, W)`, block by block, into
+        `(F, N*OH*OW)`: forward's output, and at stride 1 backward's input gradient."""
+        N = images.shape[1]
+        per_image = out_hw[0] * out_hw[1]
+        out = np.empty((filter_rows.shape[0], N * per_image),
+                       np.result_type(images, filter_rows))
+        for batch, cols in self._column_blocks(images, shifts, window, out_hw):
+            np.matmul(filter_rows, cols,
+                      out=out[:, batch.start * per_image: batch.stop * per_image])
+        return out
+
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         """x: `(N, C, H, W)`, any memory order → `(N, FN, OH, OW)`, channel-major in memory."""
         W, b = self.params["W"], self.params["b"]
@@ -174,11 +203,7 @@ class Convolution(Layer):
                                     self.stride)
         # (FN, C, FH, FW) → (FN, FH, FW, C) → (FN, FH*FW*C): the columns' row order.
         self.W_rows = W.transpose(0, 2, 3, 1).reshape(FN, -1)
-        out = np.empty((FN, N * oh * ow), np.result_type(x, W))
-        per_image = oh * ow
-        for batch, cols in self._column_blocks(self.images, self.shifts, (FH, FW), (oh, ow)):
-            np.matmul(self.W_rows, cols, out=out[:, batch.start * per_image:
-                                                  batch.stop * per_image])
+        out = self._convolve(self.images, self.W_rows, self.shifts, (FH, FW), (oh, ow))
         out += b[:, None]
         # (FN, N*OH*OW) is (FN, N, OH, OW) in memory; viewed as (N, FN, OH, OW), no copy.
         return out.reshape(FN, N, oh, ow).transpose(1, 0, 2, 3)
@@ -219,10 +244,7 @@ class Convolution(Layer):
         shifts = kernel_shifts((oh, ow), (H, Wd), (FH, FW), (FH - 1 - self.pad, FW - 1 - self.pad))
         # (FN, C, FH, FW) flipped → (C, FH, FW, FN) → (C, FH*FW*FN): the columns' row order.
         flipped_rows = W[:, :, ::-1, ::-1].transpose(1, 2, 3, 0).reshape(C, -1)
-        dx = np.empty((C, N * H * Wd), dout.dtype)
-        for batch, cols in self._column_blocks(dout, shifts, (FH, FW), (H, Wd)):
-            np.matmul(flipped_rows, cols, out=dx[:, batch.start * H * Wd: batch.stop * H * Wd])
-        return dx.reshape(C, N, H, Wd)
+        return self._convolve(dout, flipped_rows, shifts, (FH, FW), (H, Wd)).reshape(C, N, H, Wd)
 
     def _input_gradient_scattered(self, dout_rows: np.ndarray, out_hw: tuple[int, int]) \
             -> np.ndarray:

@@ -16,7 +16,14 @@ import numpy as np
 from cnnsweep.nn.architectures import Architecture, plan_network
 from cnnsweep.nn.checks import require_at_least, require_not_negative
 from cnnsweep.nn.init import WeightInit
-from cnnsweep.nn.layers import BatchNormalization, Convolution, Layer, SoftmaxWithLoss
+from cnnsweep.nn.layers import (
+    BatchNormalization,
+    Convolution,
+    Layer,
+    SoftmaxWithLoss,
+    backward_through,
+    forward_through,
+)
 from cnnsweep.nn.parallel import BatchSplit
 from cnnsweep.nn.plan import BuildContext, LayerPlan
 
@@ -30,6 +37,7 @@ class Network:
 
     def __init__(self, layers: list[tuple[str, Layer]], weight_decay: float = 0.0) -> None:
         self.layers = layers
+        self._stack = [layer for _, layer in layers]
         self.last_layer = SoftmaxWithLoss()
         require_not_negative("weight_decay", weight_decay)
         self.weight_decay = float(weight_decay)
@@ -58,10 +66,10 @@ class Network:
         One thread computes exactly as before.
         """
         require_at_least("threads", threads, 1)
-        kinds = {type(layer) for _, layer in self.layers}
+        kinds = {type(layer) for layer in self._stack}
         self._split = None
         if threads > 1 and Convolution in kinds and BatchNormalization not in kinds:
-            self._split = BatchSplit([layer for _, layer in self.layers], threads)
+            self._split = BatchSplit(self._stack, threads)
         return 1 if self._split is None else threads
 
     @property
@@ -84,9 +92,7 @@ class Network:
                 return self._split.predict(x, self.EVAL_CHUNK)
             return np.concatenate([self.predict(x[i : i + self.EVAL_CHUNK])
                                    for i in range(0, len(x), self.EVAL_CHUNK)])
-        for _, layer in self.layers:
-            x = layer.forward(x, train)
-        return x
+        return forward_through(self._stack, x, train)
 
     def weight_decay_loss(self) -> float:
         if not self.weight_decay:
@@ -108,11 +114,7 @@ class Network:
                      for key, (_, local) in self._owners.items()}
         else:
             loss = self.loss(x, t, train=True)
-            dout = self.last_layer.backward(1.0)
-            for _, layer in reversed(self.layers):
-                dout = layer.backward(dout)
-                if dout is None:  # the first layer skipped its input gradient
-                    break
+            backward_through(self._stack, self.last_layer.backward(1.0))
             grads = {key: layer.grads[local] for key, (layer, local) in self._owners.items()}
         if self.weight_decay:
             for k in self.weight_keys:

@@ -27,7 +27,13 @@ from itertools import pairwise
 
 import numpy as np
 
-from cnnsweep.nn.layers import Dropout, Layer, SoftmaxWithLoss
+from cnnsweep.nn.layers import (
+    Dropout,
+    Layer,
+    SoftmaxWithLoss,
+    backward_through,
+    forward_through,
+)
 
 
 class WholeBatchMask:
@@ -85,15 +91,9 @@ class BatchSplit:
 
         def run(i: int, rows: slice) -> float:
             share = (rows.stop - rows.start) / n
-            out = x[rows]
-            for layer in self.stacks[i]:
-                out = layer.forward(out, True)
-            loss = self.heads[i].forward(out, t[rows])
-            dout = self.heads[i].backward(share)  # (y - t) / N: this part's share of the mean
-            for layer in reversed(self.stacks[i]):
-                dout = layer.backward(dout)
-                if dout is None:
-                    break
+            loss = self.heads[i].forward(forward_through(self.stacks[i], x[rows], True), t[rows])
+            # (y - t) / N: this part's share of the batch's mean loss
+            backward_through(self.stacks[i], self.heads[i].backward(share))
             return share * loss
 
         try:
@@ -120,13 +120,8 @@ class BatchSplit:
         dealt = [starts[i :: self.threads] for i in range(min(self.threads, len(starts)))]
 
         def run(i: int, mine: list[int]) -> list[np.ndarray]:
-            scores = []
-            for start in mine:
-                out = x[start : start + chunk]
-                for layer in self.stacks[i]:
-                    out = layer.forward(out, False)
-                scores.append(out)
-            return scores
+            return [forward_through(self.stacks[i], x[start : start + chunk], False)
+                    for start in mine]
 
         results = self._on_each(run, dealt)
         ordered = [results[k % len(dealt)][k // len(dealt)] for k in range(len(starts))]
