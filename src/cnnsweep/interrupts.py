@@ -78,13 +78,18 @@ class Sweep:
 CURRENT = Sweep()
 
 
+def _stat_fields(stat: Path) -> list[str]:
+    """The fields of a /proc/<pid>/stat after the command name (which may hold spaces and
+    parentheses): state, parent pid, ..."""
+    return stat.read_text().rsplit(")", 1)[1].split()
+
+
 def _children(pid: int) -> list[int]:
     """Every descendant of `pid` (Linux /proc); empty where /proc is not there."""
     parents: dict[int, list[int]] = {}
     for entry in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = entry.read_text().rsplit(")", 1)[1].split()
-            parents.setdefault(int(fields[1]), []).append(int(entry.parent.name))
+            parents.setdefault(int(_stat_fields(entry)[1]), []).append(int(entry.parent.name))
         except (OSError, ValueError, IndexError):
             continue
     found, todo = [], [pid]
@@ -129,7 +134,7 @@ def _alive(pid: int) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     try:  # a child that exited stays a zombie until reaped: not alive for our purpose
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        return _stat_fields(Path(f"/proc/{pid}/stat"))[0] != "Z"
     except (OSError, IndexError):
         return True
 
