@@ -104,3 +104,14 @@ def test_a_summary_without_the_config_falls_back_to_hydras_files(tmp_path):
     record = runfolder.read_run(tmp_path)
     assert record.config == {"seed": 4} and record.overrides == ["seed=4"]
     assert "config" not in record.summary
+
+
+def test_started_runs_are_the_sweeps_own_folders_with_a_config(tmp_path):
+    from tests.runfolders import base_config, make_run
+
+    make_run(tmp_path, ["seed=2"], base_config(seed=2))
+    make_run(tmp_path, ["seed=1"], base_config(seed=1), status=None)
+    (tmp_path / "compare").mkdir()  # a comparison's folder is not a run
+    make_run(tmp_path / "nested", ["seed=3"], base_config(seed=3))  # another sweep, deeper
+    assert [p.name for p in runfolder.started_runs(tmp_path)] == ["seed=1", "seed=2"]
+    assert runfolder.started_runs(tmp_path / "missing") == []

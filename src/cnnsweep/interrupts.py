@@ -143,7 +143,7 @@ def mark_interrupted(sweep_dir: Path, signame: str) -> tuple[int, int]:
     """Record every started run without a summary (and not trained elsewhere) as interrupted;
     return (finished, interrupted) counts."""
     finished = interrupted = 0
-    for run_dir in sorted(p.parent.parent for p in sweep_dir.glob(f"*/{runfolder.CONFIG}")):
+    for run_dir in runfolder.started_runs(sweep_dir):
         status = runfolder.status_of(runfolder.read_summary(run_dir))
         if status == Status.UNFINISHED and running_elsewhere(run_dir) is None:
             runfolder.write_summary(run_dir, {

@@ -120,8 +120,7 @@ def sweep_table(runs: pd.DataFrame, metric: str = "test_acc") -> str:
 def finish(sweep_dir: Path, metric: str = "test_acc", compare: bool = True,
            expected: list[str] | int | None = None) -> int:
     """The end of a multirun: the table, the report, what is missing; the exit code."""
-    names = {p.parent.parent.name for p in sweep_dir.glob(f"*/{runfolder.CONFIG}")} \
-        if sweep_dir.is_dir() else set()
+    names = {run_dir.name for run_dir in runfolder.started_runs(sweep_dir)}
     lost = sorted(set(expected) - names) if isinstance(expected, list) else []
     if isinstance(expected, int) and len(names) < expected:
         lost = [f"{expected - len(names)} of {expected} trials"]

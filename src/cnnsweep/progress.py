@@ -66,7 +66,7 @@ class SweepProgress:
                 f"failed, {c['diverged']} diverged, {elapsed:.0f} s")
 
     def poll(self) -> None:
-        started = sorted(p.parent.parent for p in self.sweep_dir.glob(f"*/{runfolder.CONFIG}"))
+        started = runfolder.started_runs(self.sweep_dir)
         new = []
         for run_dir in started:
             if run_dir.name in self.finished:

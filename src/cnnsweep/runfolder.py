@@ -225,6 +225,12 @@ def is_run_dir(path: Path) -> bool:
     return (path / CONFIG).is_file() or (path / SUMMARY).is_file()
 
 
+def started_runs(sweep_dir: Path) -> list[Path]:
+    """The run folders directly in one sweep folder that Hydra has started (their composed
+    config is written), sorted; none where the folder does not exist."""
+    return sorted(p.parent.parent for p in Path(sweep_dir).glob(f"*/{CONFIG}"))
+
+
 def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
     """Run folders under `paths`: each path may be a run folder, a sweep, or a tree of sweeps."""
     paths = list(paths)
