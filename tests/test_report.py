@@ -61,6 +61,14 @@ def test_a_report_holds_tables_figures_and_the_verdict(sweep):
         assert run in md and run in html
 
 
+def test_captions_claim_no_confidence_interval_for_one_run_per_setting(grid):
+    compare([grid])
+    md = (grid / "report.md").read_text()
+    captions = [line for line in md.splitlines() if line.startswith("### ")]
+    assert "### Final test_acc per setting" in captions
+    assert not [c for c in captions if "CI" in c or "seeds" in c]
+
+
 def test_another_comparison_never_overwrites_the_sweeps_own_report(grid, capsys):
     compare([grid])
     own = (grid / "report.html").read_bytes()

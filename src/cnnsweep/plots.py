@@ -56,7 +56,9 @@ FIGURES: dict[str, FigureType] = {
     "train_accuracy": FigureType(train_accuracy_data, draw_accuracy,
                                  "Training accuracy per epoch"),
     "metric": FigureType(metric_data, draw_metric,
-                         "Final {metric} per setting, mean and 95% CI over {spread}"),
+                         # what each mark is (a mean with its CI, or one run) the figure's
+                         # own title says: it depends on the runs
+                         "Final {metric} per setting"),
     "main_effects": FigureType(main_effects_data, draw_main_effects,
                                "Main effects: {metric} for each value of each key, averaged "
                                "over the other keys"),
