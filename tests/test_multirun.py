@@ -1,9 +1,14 @@
 """The multirun as the launching process sees it: expected runs, checks, the end."""
 
+from pathlib import Path
+
 import pytest
 
+from cnnsweep import multirun, runfolder
+from cnnsweep.interrupts import mark_interrupted
 from cnnsweep.multirun import check_launcher, expected_runs, finish, sweep_table
 from cnnsweep.results import gather
+from cnnsweep.runlock import RunLock
 from tests.runfolders import base_config, make_run
 
 BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -59,3 +64,36 @@ def test_launchers_that_cannot_work_here_fail_in_one_line(capsys, monkeypatch):
         check_launcher({"_target_": "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher",
                         "ray": {"init": {"address": "127.0.0.1:1"}}})
     assert "cannot reach the Ray cluster at 127.0.0.1:1" in capsys.readouterr().err
+
+
+def _run_that_ends_when_looked_at(tmp_path, monkeypatch, owner: object, name: str) -> Path:
+    """A run trained elsewhere (its lock held, no summary) that ends, summary written and lock
+    released, at the moment `owner.name` is first called: the worst moment to look."""
+    run = make_run(tmp_path, ["seed=1"], base_config(seed=1))
+    summary = run / runfolder.SUMMARY
+    kept = summary.read_bytes()
+    summary.unlink()
+    holder = RunLock(run)
+    assert holder.acquire() is None
+    real = getattr(owner, name)
+
+    def end_then(*args, **kwargs):
+        if holder._fd is not None:
+            summary.write_bytes(kept)
+            holder.release()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, end_then)
+    return run
+
+
+def test_a_run_that_ends_while_the_sweep_ends_counts_as_finished(tmp_path, monkeypatch, capsys):
+    _run_that_ends_when_looked_at(tmp_path, monkeypatch, multirun, "running_elsewhere")
+    assert finish(tmp_path, compare=False, expected=["seed=1"]) == 0
+    assert "failed or did not finish" not in capsys.readouterr().err
+
+
+def test_an_interrupt_keeps_the_summary_of_a_run_that_ends_meanwhile(tmp_path, monkeypatch):
+    run = _run_that_ends_when_looked_at(tmp_path, monkeypatch, RunLock, "acquire")
+    assert mark_interrupted(tmp_path, "SIGINT") == (1, 0)
+    assert runfolder.read_summary(run)["status"] == "ok"

@@ -59,3 +59,15 @@ def test_without_file_locks_an_exclusive_file_stands_in(tmp_path, monkeypatch):
                                              "started_at": "now"}))
     assert RunLock(tmp_path).acquire().host == "another-node"  # cannot tell: respected
     assert runlock.read_holder(tmp_path / LOCK).started_at == "now"
+
+
+def test_a_claim_outlasts_another_launchs_look_at_the_lock(tmp_path):
+    import threading
+
+    probe = RunLock(tmp_path)
+    assert probe.acquire() is None  # running_elsewhere holds a free lock for an instant
+    threading.Timer(0.2, probe.release).start()
+    assert RunLock(tmp_path).acquire().pid == os.getpid()  # no patience: taken for a holder
+    claim = RunLock(tmp_path)
+    assert claim.acquire(patience=2.0) is None
+    claim.release()

@@ -145,7 +145,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "",
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = RunLock(run_dir)
-    holder = lock.acquire()
+    holder = lock.acquire(patience=1.0)  # outlasts another launch's look at the lock
     if holder is not None:
         log.warning("%srunning elsewhere (%s), skipped", label, holder)
         return {"status": RUNNING_ELSEWHERE, "run": run_dir.name, "holder": str(holder)}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cnnsweep import runfolder
 from cnnsweep.runfolder import Status
-from cnnsweep.runlock import running_elsewhere
+from cnnsweep.runlock import RunLock
 
 GRACE_SECONDS = 2.0  # workers that have not stopped after SIGTERM are killed
 
@@ -145,15 +145,30 @@ def mark_interrupted(sweep_dir: Path, signame: str) -> tuple[int, int]:
     finished = interrupted = 0
     for run_dir in runfolder.started_runs(sweep_dir):
         status = runfolder.status_of(runfolder.read_summary(run_dir))
-        if status == Status.UNFINISHED and running_elsewhere(run_dir) is None:
+        if status == Status.UNFINISHED:
+            status = _mark_if_free(run_dir, signame)
+        finished += status in runfolder.ENDED_WITH_RESULT
+        interrupted += status == Status.INTERRUPTED
+    return finished, interrupted
+
+
+def _mark_if_free(run_dir: Path, signame: str) -> Status:
+    """Record a run nobody trains as interrupted, holding its lock meanwhile: a run that ended
+    just now keeps its summary, and no launch starts it halfway through."""
+    lock = RunLock(run_dir)
+    if lock.acquire() is not None:
+        return Status.UNFINISHED  # trained by another launch
+    try:
+        status = runfolder.status_of(runfolder.read_summary(run_dir))
+        if status == Status.UNFINISHED:
             runfolder.write_summary(run_dir, {
                 "status": Status.INTERRUPTED, "run": run_dir.name,
                 "error": f"interrupted by {signame} before it finished",
                 "finished_at": datetime.now(timezone.utc).isoformat()})
             status = Status.INTERRUPTED
-        finished += status in runfolder.ENDED_WITH_RESULT
-        interrupted += status == Status.INTERRUPTED
-    return finished, interrupted
+        return status
+    finally:
+        lock.release()
 
 
 def resume_command(argv: list[str], sweep_dir: Path) -> str:

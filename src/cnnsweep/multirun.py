@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from cnnsweep import runfolder
 from cnnsweep.experiment import EXIT_RUNNING_ELSEWHERE
 from cnnsweep.runfolder import ENDED_WITH_RESULT, Status
-from cnnsweep.runlock import running_elsewhere
+from cnnsweep.runlock import Holder, running_elsewhere
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -129,10 +129,11 @@ def finish(sweep_dir: Path, metric: str = "test_acc", compare: bool = True,
         return _lost(lost, sweep_dir) or EXIT_FAILED
     from cnnsweep.results import gather
 
+    holders = _held_elsewhere(sweep_dir)  # before the summaries are read: see running_elsewhere
     results = gather([sweep_dir])
     runs = results.runs
     unfinished = runs["status"] == Status.UNFINISHED
-    elsewhere = runs.loc[unfinished, "path"].map(lambda p: running_elsewhere(Path(p))).dropna()
+    elsewhere = runs.loc[unfinished, "run"].map(holders).dropna()
     shown = runs.copy()
     shown.loc[elsewhere.index, "status"] = [f"running elsewhere ({h})" for h in elsewhere]
     if metric not in shown:
@@ -168,6 +169,17 @@ def finish(sweep_dir: Path, metric: str = "test_acc", compare: bool = True,
               file=sys.stderr, flush=True)
         return EXIT_RUNNING_ELSEWHERE
     return 0
+
+
+def _held_elsewhere(sweep_dir: Path) -> dict[str, Holder]:
+    """Who trains each started run that has no result yet, by run folder name."""
+    holders = {}
+    for run_dir in runfolder.started_runs(sweep_dir):
+        if runfolder.status_of(runfolder.read_summary(run_dir)) == Status.UNFINISHED:
+            holder = running_elsewhere(run_dir)
+            if holder is not None:
+                holders[run_dir.name] = holder
+    return holders
 
 
 def _lost(lost: list[str], sweep_dir: Path) -> int:

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,16 +40,26 @@ class RunLock:
         self._fd: int | None = None
         self._exclusive_file = False
 
-    def acquire(self) -> Holder | None:
-        """Claim the run; None on success, else who holds it."""
+    def acquire(self, patience: float = 0.0) -> Holder | None:
+        """Claim the run; None on success, else who holds it.
+
+        `patience` seconds of retrying: another launch's `running_elsewhere` holds a free lock
+        for an instant, and a claim must not take that instant for a training elsewhere.
+        """
         import fcntl
 
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + patience
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return read_holder(self.path) or Holder("?", 0, "?")
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        os.close(fd)
+                        return read_holder(self.path) or Holder("?", 0, "?")
+                    time.sleep(0.05)
         except OSError as exc:  # no locks on this filesystem: an O_EXCL file instead
             os.close(fd)
             if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
@@ -111,7 +122,11 @@ def read_holder(path: Path) -> Holder | None:
 
 
 def running_elsewhere(run_dir: Path) -> Holder | None:
-    """Who trains this run right now, if anyone does (a lock held by a live process)."""
+    """Who trains this run right now, if anyone does (a lock held by a live process).
+
+    Read a run's summary after this, not before: a holder writes its summary before it
+    releases, so a run found free here shows how it ended when read afterwards.
+    """
     if not (Path(run_dir) / LOCK).exists():
         return None
     probe = RunLock(run_dir)
