@@ -5,10 +5,11 @@ import pytest
 
 from cnnsweep.nn.im2col import (
     GeometryError,
+    block_shifts,
     gather_columns,
-    image_blocks,
     kernel_shifts,
     output_size,
+    row_blocks,
     scatter_add_columns,
     scratch_array,
 )
@@ -58,14 +59,24 @@ GEOMETRIES = [  # (shape, window, stride, pad): pads wider than the window, stri
 ]
 
 
-def columns_of(x, fh, stride, pad, buffer=None):
-    """Ours for the NCHW batch x: `(FH*FW, C, N, OH, OW)`, built in `buffer` if given."""
+def columns_of(x, fh, stride, pad, buffer=None, rows=None):
+    """Ours for the NCHW batch x: `(FH*FW, C, OH, OW, N)`, built in `buffer` if given; with
+    `rows`, only those output rows (a block)."""
     N, C, H, W = x.shape
     oh, ow = output_size(H, fh, pad, stride), output_size(W, fh, pad, stride)
     shifts = kernel_shifts((H, W), (oh, ow), (fh, fh), (pad, pad), stride)
-    cols = np.empty((fh * fh, C, N, oh, ow)) if buffer is None else buffer
-    gather_columns(x.transpose(1, 0, 2, 3), cols, shifts)
+    rows = rows or slice(0, oh)
+    shifts = block_shifts(shifts, rows)
+    shape = (fh * fh, C, rows.stop - rows.start, ow, N)
+    cols = np.empty(shape) if buffer is None else buffer
+    gather_columns(x.transpose(1, 2, 3, 0), cols, shifts)
     return cols, shifts
+
+
+def books_order(cols):
+    """`(K, C, OH, OW, N)` → the book's im2col rows `(N*OH*OW, C, K)`."""
+    K, C = cols.shape[:2]
+    return cols.transpose(4, 2, 3, 1, 0).reshape(-1, C, K)
 
 
 @pytest.mark.parametrize(("shape", "fh", "stride", "pad"), GEOMETRIES)
@@ -74,7 +85,19 @@ def test_gathered_columns_are_the_books_reordered(shape, fh, stride, pad):
     C = shape[1]
     book = naive_im2col(x, fh, fh, stride, pad).reshape(-1, C, fh * fh)  # (N*OH*OW, C, K)
     cols, _ = columns_of(x, fh, stride, pad)
-    np.testing.assert_array_equal(cols.reshape(fh * fh, C, -1).transpose(2, 1, 0), book)
+    np.testing.assert_array_equal(books_order(cols), book)
+
+
+@pytest.mark.parametrize(("shape", "fh", "stride", "pad"), GEOMETRIES)
+def test_blocks_of_output_rows_are_the_rows_of_the_whole(shape, fh, stride, pad):
+    x = np.random.default_rng(6).standard_normal(shape)
+    whole, _ = columns_of(x, fh, stride, pad)
+    oh = whole.shape[2]
+    for height in range(1, oh + 1):
+        for start in range(0, oh, height):
+            rows = slice(start, min(oh, start + height))
+            block, _ = columns_of(x, fh, stride, pad, rows=rows)
+            np.testing.assert_array_equal(block, whole[:, :, rows])
 
 
 @pytest.mark.parametrize(("shape", "fh", "stride", "pad"), GEOMETRIES)
@@ -94,15 +117,15 @@ def test_scatter_add_is_the_adjoint_of_gather(shape, fh, stride, pad):
     x = rng.standard_normal(shape)
     cols, shifts = columns_of(x, fh, stride, pad)
     c = rng.standard_normal(cols.shape)
-    back = np.zeros(x.transpose(1, 0, 2, 3).shape)
+    back = np.zeros(x.transpose(1, 2, 3, 0).shape)
     scatter_add_columns(c, back, shifts)
-    assert np.sum(cols * c) == pytest.approx(np.sum(x.transpose(1, 0, 2, 3) * back), rel=1e-12)
+    assert np.sum(cols * c) == pytest.approx(np.sum(x.transpose(1, 2, 3, 0) * back), rel=1e-12)
 
 
-def test_image_blocks_cover_the_batch_within_the_budget():
-    assert list(image_blocks(10, 300, 1000)) == [slice(0, 3), slice(3, 6), slice(6, 9),
-                                                 slice(9, 10)]
-    assert list(image_blocks(2, 5000, 1000)) == [slice(0, 1), slice(1, 2)]  # at least one image
+def test_row_blocks_cover_the_output_within_the_budget():
+    assert list(row_blocks(10, 300, 1000)) == [slice(0, 3), slice(3, 6), slice(6, 9),
+                                               slice(9, 10)]
+    assert list(row_blocks(2, 5000, 1000)) == [slice(0, 1), slice(1, 2)]  # at least one row
 
 
 def test_scratch_arrays_share_one_buffer_per_thread():
@@ -131,8 +154,10 @@ def test_blocks_of_one_layer_after_another_layer_get_their_padding(shape, fh, st
     rng = np.random.default_rng(5)
     x = rng.standard_normal(shape)
     conv = Convolution(rng.standard_normal((2, shape[1], fh, fh)), np.zeros(2), stride, pad)
-    conv.COLUMN_BLOCK_BYTES = 1  # one image per block
+    whole = conv.forward(x).copy()  # one block
+    conv.COLUMN_BLOCK_BYTES = 1  # one output row per block
     expected = conv.forward(x).copy()
+    np.testing.assert_allclose(expected, whole, rtol=1e-12, atol=1e-12)
     other = Convolution(rng.standard_normal((2, shape[1], 1, 1)), np.zeros(2))
     other.COLUMN_BLOCK_BYTES = 1
     buffer, _ = scratch_array((4, 4), x.dtype)

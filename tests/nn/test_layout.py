@@ -1,6 +1,6 @@
 """The memory-layout and in-place invariants the fast paths rely on (see layers.py).
 
-Between convolutions, 4-d activations and their gradients lie in memory as (C, N, H, W):
+Between convolutions, 4-d activations and their gradients lie in memory as (C, H, W, N):
 a convolution's GEMM produces that order, ReLU and pooling keep it, so the transposes in
 Convolution are free views. ReLU works in place because no layer keeps a reference to the
 array it overwrites.
@@ -20,9 +20,9 @@ from cnnsweep.nn import (
 from cnnsweep.nn.layers import BatchNormalization, Convolution, Pooling, Relu
 
 
-def channel_major(a: np.ndarray) -> bool:
-    """True when the (N, C, H, W) array `a` lies in memory as a C-contiguous (C, N, H, W)."""
-    return a.transpose(1, 0, 2, 3).flags.c_contiguous
+def batch_last(a: np.ndarray) -> bool:
+    """True when the (N, C, H, W) array `a` lies in memory as a C-contiguous (C, H, W, N)."""
+    return a.transpose(1, 2, 3, 0).flags.c_contiguous
 
 
 @pytest.fixture
@@ -32,16 +32,16 @@ def conv_output():
     return conv, conv.forward(rng.standard_normal((2, 3, 6, 6)))
 
 
-def test_convolution_output_is_channel_major(conv_output):
+def test_convolution_output_is_batch_last(conv_output):
     _, out = conv_output
-    assert out.shape == (2, 4, 6, 6) and channel_major(out) and not out.flags.c_contiguous
+    assert out.shape == (2, 4, 6, 6) and batch_last(out) and not out.flags.c_contiguous
 
 
 def test_relu_in_place_returns_its_input_and_gradient_buffers(conv_output):
     _, out = conv_output
     relu = Relu(inplace=True)
     y = relu.forward(out)
-    assert y is out and channel_major(y)
+    assert y is out and batch_last(y)
     dout = np.ones_like(y)
     assert relu.backward(dout) is dout
 
@@ -50,29 +50,29 @@ def test_pooling_keeps_the_layout_forward_and_backward(conv_output):
     _, out = conv_output
     pool = Pooling(2, 2, 2)
     y = pool.forward(out)
-    assert channel_major(y)
+    assert batch_last(y)
     dx = pool.backward(np.ones_like(y))
-    assert dx.shape == out.shape and channel_major(dx)
+    assert dx.shape == out.shape and batch_last(dx)
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-def test_convolution_backward_reads_a_channel_major_gradient_without_copying(stride):
+def test_convolution_backward_reads_a_batch_last_gradient_without_copying(stride):
     rng = np.random.default_rng(0)
     conv = Convolution(rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4), stride, 1)
     out = conv.forward(rng.standard_normal((2, 3, 7, 7)))
-    dout = np.ones_like(out)  # ones_like keeps the channel-major layout
-    rows = dout.transpose(1, 0, 2, 3).reshape(out.shape[1], -1)
+    dout = np.ones_like(out)  # ones_like keeps the batch-last layout
+    rows = dout.transpose(1, 2, 3, 0).reshape(out.shape[1], -1)
     assert np.shares_memory(rows, dout)
     dx = conv.backward(dout)
-    assert dx.shape == (2, 3, 7, 7) and channel_major(dx)
+    assert dx.shape == (2, 3, 7, 7) and batch_last(dx)
 
 
 def test_spatial_batchnorm_keeps_the_layout(conv_output):
     _, out = conv_output
     bn = BatchNormalization(np.ones(4), np.zeros(4), spatial=True)
     y = bn.forward(out)
-    assert channel_major(y)
-    assert channel_major(bn.backward(np.ones_like(y)))
+    assert batch_last(y)
+    assert batch_last(bn.backward(np.ones_like(y)))
 
 
 NETWORKS = {

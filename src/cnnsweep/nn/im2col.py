@@ -2,12 +2,13 @@
 the column matrices of convolution (im2col), built kernel offset by kernel offset.
 
 Images have the book's logical shape `(N, C, H, W)`; a convolution works on them in memory as
-`(C, N, H, W)` ("channel-major", see layers.py). Its column matrix is `(FH*FW*C, n*OH*OW)` for a
-block of n images: row `(k, c)` holds, for every output position, the input element that kernel
-offset k = i*FW + j of channel c meets there. Built offset by offset, each of the FH*FW copies is
-one strided slice whose inner run is a whole image row, and the padding is never materialised:
-positions whose window element falls in it are zeros written into the column block itself. The
-book's (C, FH, FW)-ordered im2col and a naive loop stay in the tests as the references.
+`(C, H, W, N)` ("batch-last", see layers.py). Its column matrix is `(FH*FW*C, rows*OW*N)` for a
+block of output rows: row `(k, c)` holds, for every output position and image, the input
+element that kernel offset k = i*FW + j of channel c meets there. Built offset by offset, each
+of the FH*FW copies is one strided slice whose inner run is a stretch of an image row for the
+whole batch (OW*N elements), and the padding is never materialised: positions whose window
+element falls in it are zeros written into the column block itself. The book's
+(C, FH, FW)-ordered im2col and a naive loop stay in the tests as the references.
 """
 
 from __future__ import annotations
@@ -104,10 +105,29 @@ def kernel_shifts(in_size: tuple[int, int], out_size: tuple[int, int],
     return shifts
 
 
+def block_shifts(shifts: list[Shift], rows: slice) -> list[Shift]:
+    """`shifts` restricted to the output rows `rows` (unit step), with their output rows counted
+    from `rows.start`: the shifts of one block of output rows. Input rows stay absolute."""
+    local = []
+    for shift in shifts:
+        first = max(shift.out_rows.start, rows.start)
+        stop = min(shift.out_rows.stop, rows.stop)
+        if stop <= first:
+            out_rows = in_rows = slice(0, 0)
+        else:
+            step = shift.in_rows.step or 1
+            start = shift.in_rows.start + step * (first - shift.out_rows.start)
+            out_rows = slice(first - rows.start, stop - rows.start)
+            in_rows = slice(start, start + step * (stop - first - 1) + 1, step)
+        local.append(Shift(shift.k, out_rows, shift.out_cols, in_rows, shift.in_cols))
+    return local
+
+
 def gather_columns(images: np.ndarray, cols: np.ndarray, shifts: list[Shift],
                    padding_written: bool = False) -> None:
-    """Fill `cols` `(FH*FW, C, n, OH, OW)` from `images` `(C, n, H, W)`: `cols[k, c, m, r, q]` is
-    the input element that offset k of output (r, q) of image m reads, 0 in the padding.
+    """Fill `cols` `(FH*FW, C, rows, OW, n)` from `images` `(C, H, W, n)`: `cols[k, c, r, q, m]`
+    is the input element that offset k of output (r, q) of image m reads, 0 in the padding.
+    `shifts` are those of the block's output rows (`block_shifts`).
 
     Every element of `cols` is written, so it may be a buffer holding anything; with
     `padding_written`, the zeros of the padding are taken to be there already (the buffer's
@@ -115,31 +135,30 @@ def gather_columns(images: np.ndarray, cols: np.ndarray, shifts: list[Shift],
     for shift in shifts:
         block = cols[shift.k]
         rows, cols_ = shift.out_rows, shift.out_cols
-        block[:, :, rows, cols_] = images[:, :, shift.in_rows, shift.in_cols]
+        block[:, rows, cols_] = images[:, shift.in_rows, shift.in_cols]
         if padding_written:
             continue
         # The padding: the rows above and below the valid ones, then the columns beside them.
-        block[:, :, : rows.start] = 0
-        block[:, :, rows.stop :] = 0
-        block[:, :, rows, : cols_.start] = 0
-        block[:, :, rows, cols_.stop :] = 0
+        block[:, : rows.start] = 0
+        block[:, rows.stop :] = 0
+        block[:, rows, : cols_.start] = 0
+        block[:, rows, cols_.stop :] = 0
 
 
 def scatter_add_columns(dcols: np.ndarray, dx: np.ndarray, shifts: list[Shift]) -> None:
-    """Adjoint of `gather_columns`: add each offset's gradient `dcols[k]` `(C, n, OH, OW)` into the
-    input elements it was read from, `dx` `(C, n, H, W)`; the padding's share is dropped."""
+    """Adjoint of `gather_columns`: add each offset's gradient `dcols[k]` `(C, rows, OW, n)` into
+    the input elements it was read from, `dx` `(C, H, W, n)`; the padding's share is dropped."""
     for shift in shifts:
-        dx[:, :, shift.in_rows, shift.in_cols] += dcols[shift.k][:, :, shift.out_rows,
-                                                                  shift.out_cols]
+        dx[:, shift.in_rows, shift.in_cols] += dcols[shift.k][:, shift.out_rows, shift.out_cols]
 
 
-def image_blocks(n_images: int, bytes_per_image: int, budget: int) -> Iterator[slice]:
-    """Consecutive slices of a batch whose column matrices take at most `budget` bytes each (at
-    least one image): a block's columns are built and multiplied while they are still in cache,
-    and the memory they need no longer grows with the batch."""
-    step = max(1, budget // max(1, bytes_per_image))
-    for start in range(0, n_images, step):
-        yield slice(start, min(n_images, start + step))
+def row_blocks(n_rows: int, bytes_per_row: int, budget: int) -> Iterator[slice]:
+    """Consecutive slices of `n_rows` output rows whose column matrices take at most `budget`
+    bytes each (at least one row): a block's columns are built and multiplied while they are
+    still in cache, and the memory they need grows with the batch only by a row's share."""
+    step = max(1, budget // max(1, bytes_per_row))
+    for start in range(0, n_rows, step):
+        yield slice(start, min(n_rows, start + step))
 
 
 _thread_scratch = threading.local()

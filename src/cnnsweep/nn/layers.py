@@ -9,10 +9,12 @@ names (`W`, `b`, `gamma`, `beta`); the network exposes the same arrays under glo
 received), or None where the input gradient is not needed (the network's first layer).
 
 Memory layout: 4-d arrays have the logical shape `(N, C, H, W)`, but between a convolution and
-the next one they lie in memory as `(C, N, H, W)` ("channel-major"): a convolution's GEMM
+the next one they lie in memory as `(C, H, W, N)` ("batch-last"): a convolution's GEMM
 produces that order, and ReLU and pooling keep it (tests/nn/test_layout.py holds them to it).
-In it, each channel of the batch is one contiguous plane, so building a convolution's columns
-copies whole image rows, and its GEMM writes the next layer's input directly.
+In it, one pixel of one channel is a contiguous run over the batch, so building a convolution's
+columns and pooling's window views copy stretches of rows times the batch (hundreds to
+thousands of elements, where an image row of 7-28 held NumPy to short inner loops), and the
+GEMM writes the next layer's input directly.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ import numpy as np
 from cnnsweep.nn.functions import cross_entropy, labels_to_indices, sigmoid, softmax
 from cnnsweep.nn.im2col import (
     Shift,
+    block_shifts,
     gather_columns,
-    image_blocks,
     kernel_shifts,
     output_size,
     pad_images,
+    row_blocks,
     scatter_add_columns,
     scratch_array,
     unpad_images,
@@ -128,33 +131,44 @@ class Affine(Layer):
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         """x: `(N, ...)` with D values per sample → `(N, M)`."""
         self.input_shape = x.shape
-        self.x = x.reshape(x.shape[0], -1)
+        if x.ndim == 4:
+            # (N, C, H, W) read as (C, H, W, N) → (D, N), free when batch-last (layers.py's
+            # layout), and used transposed: BLAS reads it so, where a flattening copy would
+            # transpose every element.
+            self.x = x.transpose(1, 2, 3, 0).reshape(-1, x.shape[0]).T
+        else:
+            self.x = x.reshape(x.shape[0], -1)
         out = self.x @ self.params["W"]
         out += self.params["b"]
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        """dout: `(N, M)` → dx: the input's shape `(N, ...)`; grads W `(D, M)`, b `(M,)`."""
+        """dout: `(N, M)` → dx: the input's shape `(N, ...)` (batch-last when 4-d); grads W
+        `(D, M)`, b `(M,)`."""
         self.grads["W"] = self.x.T @ dout
         self.grads["b"] = dout.sum(axis=0)
         if not self.needs_input_grad:
             return None
+        if len(self.input_shape) == 4:
+            N, C, H, W = self.input_shape  # W (D, M) · dout.T (M, N) is (C, H, W, N) in memory
+            return (self.params["W"] @ dout.T).reshape(C, H, W, N).transpose(3, 0, 1, 2)
         return (dout @ self.params["W"].T).reshape(self.input_shape)
 
 
 class Convolution(Layer):
     """x `(N, C, H, W)` * W `(FN, C, FH, FW)` + b `(FN,)` → `(N, FN, OH, OW)` by im2col.
 
-    `OH = (H + 2*pad - FH) / stride + 1`. Everything runs channel-major: the input is read as
-    `(C, N, H, W)` (free when it is a convolution's output), and the output is the GEMM
-    `W (FN, FH*FW*C) · cols (FH*FW*C, N*OH*OW)`, which lies in memory as `(FN, N, OH, OW)`.
-    The columns (im2col.py) are built for blocks of images that fit in `COLUMN_BLOCK_BYTES` and
-    are not kept: backward builds them again, which costs less than keeping 10-50 MB per layer.
-    With `needs_input_grad=False` (the first layer) backward skips the input gradient.
+    `OH = (H + 2*pad - FH) / stride + 1`. Everything runs batch-last: the input is read as
+    `(C, H, W, N)` (free when it is a convolution's output, one copy otherwise), and the output
+    is the GEMM `W (FN, FH*FW*C) · cols (FH*FW*C, OH*OW*N)`, which lies in memory as
+    `(FN, OH, OW, N)`. The columns (im2col.py) are built for blocks of output rows that fit in
+    `COLUMN_BLOCK_BYTES` and are not kept: backward builds them again, which costs less than
+    keeping 10-50 MB per layer. With `needs_input_grad=False` (the first layer) backward skips
+    the input gradient.
     """
 
     # Per block of columns: a DeepConvNet step at 1-2 MiB ran ~10% slower, from 4 MiB on it was
-    # flat (to 64 MiB), and the memory a batch needs no longer grows with its size.
+    # flat (to 64 MiB), and the memory a batch needs grows only by one output row's columns.
     COLUMN_BLOCK_BYTES = 8 << 20
 
     def __init__(self, W: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0,
@@ -164,104 +178,110 @@ class Convolution(Layer):
         self.stride, self.pad = stride, pad
         self.needs_input_grad = needs_input_grad
 
+    def _blocks(self, row_bytes: int, out_hw: tuple[int, int], shifts: list[Shift]) \
+            -> Iterator[tuple[slice, list[Shift]]]:
+        """The blocks of output rows and each block's shifts."""
+        for rows in row_blocks(out_hw[0], row_bytes, self.COLUMN_BLOCK_BYTES):
+            yield rows, block_shifts(shifts, rows)
+
     def _column_blocks(self, images: np.ndarray, shifts: list[Shift], window: tuple[int, int],
                        out_hw: tuple[int, int]) -> Iterator[tuple[slice, np.ndarray]]:
-        """For each block of images `(C, n, H, W)`: its slice of the batch and its columns
-        `(FH*FW*C, n*OH*OW)` in the thread's scratch buffer (valid until the next block)."""
-        C, N = images.shape[:2]
-        per_image = window[0] * window[1] * C * out_hw[0] * out_hw[1] * images.itemsize
-        for batch in image_blocks(N, per_image, self.COLUMN_BLOCK_BYTES):
-            # Consecutive blocks of one layer have the padding in the same places: written once.
+        """For each block of output rows: the rows and their columns `(FH*FW*C, rows*OW*N)` of
+        `images` `(C, H, W, N)` in the thread's scratch buffer (valid until the next block)."""
+        C, N = images.shape[0], images.shape[3]
+        K = window[0] * window[1]
+        row_bytes = K * C * out_hw[1] * N * images.itemsize
+        for rows, local in self._blocks(row_bytes, out_hw, shifts):
+            # Blocks with the same padding (all but the first and last) write it once.
             cols, padding_written = scratch_array(
-                (window[0] * window[1], C, batch.stop - batch.start, *out_hw), images.dtype,
-                contents=("columns", tuple(shifts)))
-            gather_columns(images[:, batch], cols, shifts, padding_written)
-            yield batch, cols.reshape(window[0] * window[1] * C, -1)
+                (K, C, rows.stop - rows.start, out_hw[1], N), images.dtype,
+                contents=("columns", tuple(local)))
+            gather_columns(images, cols, local, padding_written)
+            yield rows, cols.reshape(K * C, -1)
 
     def _convolve(self, images: np.ndarray, filter_rows: np.ndarray, shifts: list[Shift],
                   window: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-        """`filter_rows (F, FH*FW*C) · columns of images (C, N, H, W)`, block by block, into
-        `(F, N*OH*OW)`: forward's output, and at stride 1 backward's input gradient."""
-        N = images.shape[1]
-        per_image = out_hw[0] * out_hw[1]
-        out = np.empty((filter_rows.shape[0], N * per_image),
+        """`filter_rows (F, FH*FW*C) · columns of images (C, H, W, N)`, block by block, into
+        `(F, OH*OW*N)`: forward's output, and at stride 1 backward's input gradient."""
+        per_row = out_hw[1] * images.shape[3]
+        out = np.empty((filter_rows.shape[0], out_hw[0] * per_row),
                        np.result_type(images, filter_rows))
-        for batch, cols in self._column_blocks(images, shifts, window, out_hw):
-            np.matmul(filter_rows, cols,
-                      out=out[:, batch.start * per_image: batch.stop * per_image])
+        for rows, cols in self._column_blocks(images, shifts, window, out_hw):
+            np.matmul(filter_rows, cols, out=out[:, rows.start * per_row: rows.stop * per_row])
         return out
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
-        """x: `(N, C, H, W)`, any memory order → `(N, FN, OH, OW)`, channel-major in memory."""
+        """x: `(N, C, H, W)`, any memory order → `(N, FN, OH, OW)`, batch-last in memory."""
         W, b = self.params["W"], self.params["b"]
         FN, C, FH, FW = W.shape
         N, _, H, Wd = x.shape
         oh = output_size(H, FH, self.pad, self.stride)
         ow = output_size(Wd, FW, self.pad, self.stride)
-        self.images = x.transpose(1, 0, 2, 3)  # (C, N, H, W): kept to rebuild the columns
+        # (C, H, W, N): kept to rebuild the columns. A copy only for other layouts (the first
+        # layer's input): every column copy then runs over whole stretches of the batch.
+        self.images = np.ascontiguousarray(x.transpose(1, 2, 3, 0))
         self.shifts = kernel_shifts((H, Wd), (oh, ow), (FH, FW), (self.pad, self.pad),
                                     self.stride)
         # (FN, C, FH, FW) → (FN, FH, FW, C) → (FN, FH*FW*C): the columns' row order.
         self.W_rows = W.transpose(0, 2, 3, 1).reshape(FN, -1)
         out = self._convolve(self.images, self.W_rows, self.shifts, (FH, FW), (oh, ow))
         out += b[:, None]
-        # (FN, N*OH*OW) is (FN, N, OH, OW) in memory; viewed as (N, FN, OH, OW), no copy.
-        return out.reshape(FN, N, oh, ow).transpose(1, 0, 2, 3)
+        # (FN, OH*OW*N) is (FN, OH, OW, N) in memory; viewed as (N, FN, OH, OW), no copy.
+        return out.reshape(FN, oh, ow, N).transpose(3, 0, 1, 2)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        """dout: `(N, FN, OH, OW)` → dx: `(N, C, H, W)`, channel-major in memory; grads W
+        """dout: `(N, FN, OH, OW)` → dx: `(N, C, H, W)`, batch-last in memory; grads W
         `(FN, C, FH, FW)`, b `(FN,)`."""
         W = self.params["W"]
         FN, C, FH, FW = W.shape
         N, _, oh, ow = dout.shape
-        # (N, FN, OH, OW) → (FN, N, OH, OW) → (FN, N*OH*OW): free when dout is channel-major.
-        dout_rows = dout.transpose(1, 0, 2, 3).reshape(FN, -1)
+        # (N, FN, OH, OW) → (FN, OH, OW, N) → (FN, OH*OW*N): free when dout is batch-last.
+        dout_rows = dout.transpose(1, 2, 3, 0).reshape(FN, -1)
         self.grads["b"] = dout_rows.sum(axis=1)
         dW_rows = None  # (FN, FH*FW*C), summed over the blocks in a fixed order
-        per_image = oh * ow
-        for batch, cols in self._column_blocks(self.images, self.shifts, (FH, FW), (oh, ow)):
-            part = dout_rows[:, batch.start * per_image: batch.stop * per_image] @ cols.T
+        per_row = ow * N
+        for rows, cols in self._column_blocks(self.images, self.shifts, (FH, FW), (oh, ow)):
+            part = dout_rows[:, rows.start * per_row: rows.stop * per_row] @ cols.T
             dW_rows = part if dW_rows is None else np.add(dW_rows, part, out=dW_rows)
         self.grads["W"] = np.ascontiguousarray(
             dW_rows.reshape(FN, FH, FW, C).transpose(0, 3, 1, 2))
         if not self.needs_input_grad:
             return None
         if self.stride == 1:
-            dx = self._input_gradient_stride_1(dout_rows.reshape(FN, N, oh, ow))
+            dx = self._input_gradient_stride_1(dout_rows.reshape(FN, oh, ow, N))
         else:
             dx = self._input_gradient_scattered(dout_rows, (oh, ow))
-        return dx.transpose(1, 0, 2, 3)
+        return dx.transpose(3, 0, 1, 2)
 
     def _input_gradient_stride_1(self, dout: np.ndarray) -> np.ndarray:
-        """`(FN, N, OH, OW)` → `(C, N, H, W)`. At stride 1 the input gradient is itself a
+        """`(FN, OH, OW, N)` → `(C, H, W, N)`. At stride 1 the input gradient is itself a
         convolution: of dout with the filters flipped in both axes and their FN and C swapped,
         padded by `FH - 1 - pad` (a crop where negative). So it is built from columns like
         forward, with one GEMM per block and no scatter-add."""
         W = self.params["W"]
         FN, C, FH, FW = W.shape
-        _, N, oh, ow = dout.shape
-        H, Wd = self.images.shape[2:]
+        oh, ow, N = dout.shape[1:]
+        H, Wd = self.images.shape[1:3]
         shifts = kernel_shifts((oh, ow), (H, Wd), (FH, FW), (FH - 1 - self.pad, FW - 1 - self.pad))
         # (FN, C, FH, FW) flipped → (C, FH, FW, FN) → (C, FH*FW*FN): the columns' row order.
         flipped_rows = W[:, :, ::-1, ::-1].transpose(1, 2, 3, 0).reshape(C, -1)
-        return self._convolve(dout, flipped_rows, shifts, (FH, FW), (H, Wd)).reshape(C, N, H, Wd)
+        return self._convolve(dout, flipped_rows, shifts, (FH, FW), (H, Wd)).reshape(C, H, Wd, N)
 
     def _input_gradient_scattered(self, dout_rows: np.ndarray, out_hw: tuple[int, int]) \
             -> np.ndarray:
-        """`(FN, N*OH*OW)` → `(C, N, H, W)` for any stride: each block's column gradient
+        """`(FN, OH*OW*N)` → `(C, H, W, N)` for any stride: each block's column gradient
         `W_rows.T · dout` added back onto the input elements the columns were read from."""
-        C, N, H, Wd = self.images.shape
+        C, H, Wd, N = self.images.shape
         FH, FW = self.params["W"].shape[2:]
-        dx = np.zeros((C, N, H, Wd), dout_rows.dtype)
-        per_image = out_hw[0] * out_hw[1]
-        for batch in image_blocks(N, FH * FW * C * per_image * dout_rows.itemsize,
-                                  self.COLUMN_BLOCK_BYTES):
-            dcols, _ = scratch_array((FH * FW, C, batch.stop - batch.start, *out_hw),
+        dx = np.zeros((C, H, Wd, N), dout_rows.dtype)
+        per_row = out_hw[1] * N
+        row_bytes = FH * FW * C * per_row * dout_rows.itemsize
+        for rows, local in self._blocks(row_bytes, out_hw, self.shifts):
+            dcols, _ = scratch_array((FH * FW, C, rows.stop - rows.start, out_hw[1], N),
                                      dout_rows.dtype)
-            np.matmul(self.W_rows.T,
-                      dout_rows[:, batch.start * per_image: batch.stop * per_image],
+            np.matmul(self.W_rows.T, dout_rows[:, rows.start * per_row: rows.stop * per_row],
                       out=dcols.reshape(FH * FW * C, -1))
-            scatter_add_columns(dcols, dx[:, batch], self.shifts)
+            scatter_add_columns(dcols, dx, local)
         return dx
 
 
@@ -292,7 +312,7 @@ class Pooling(Layer):
         self.padded = pad_images(x, self.pad, fill)
         self.offsets = list(window_offsets(self.pool_h, self.pool_w, self.stride, oh, ow))
         first, *rest = self.offsets
-        # order="K" keeps the input's memory order (a convolution's output is (C, N, OH, OW)
+        # order="K" keeps the input's memory order (a convolution's output is (C, OH, OW, N)
         # in memory): elementwise work between arrays of one layout runs 2-4× faster.
         out = self.padded[(..., *first)].copy(order="K")
         if self.mode == "avg":
@@ -315,7 +335,7 @@ class Pooling(Layer):
         tiled = (self.stride == self.pool_h == H // oh and self.stride == self.pool_w == W // ow
                  and H % oh == 0 and W % ow == 0)
         # *_like keeps the input's memory order, so a convolution below receives its gradient
-        # in the (C, N, H, W) order its output was computed in: no copy there.
+        # in the (C, H, W, N) order its output was computed in: no copy there.
         dx = np.empty_like(self.padded) if tiled else np.zeros_like(self.padded)
         if dout.strides != self.out.strides:  # bring the gradient into the input's layout
             relaid = np.empty_like(self.out)
@@ -415,16 +435,16 @@ class BatchNormalization(Layer):
     def _to_2d(self, x: np.ndarray) -> np.ndarray:
         if x.ndim == 2:
             return x
-        if self.spatial:  # (N, C, H, W) → (C, N, H, W) → (C, N*H*W), viewed as (N*H*W, C)
-            return x.transpose(1, 0, 2, 3).reshape(x.shape[1], -1).T  # free if channel-major
+        if self.spatial:  # (N, C, H, W) → (C, H, W, N) → (C, H*W*N), viewed as (H*W*N, C)
+            return x.transpose(1, 2, 3, 0).reshape(x.shape[1], -1).T  # free if batch-last
         return x.reshape(x.shape[0], -1)
 
     def _from_2d(self, y: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         if len(shape) == 2:
             return y
         if self.spatial:
-            N, C, H, W = shape  # (N*H*W, C) → (C, N, H, W), viewed as (N, C, H, W)
-            return y.T.reshape(C, N, H, W).transpose(1, 0, 2, 3)
+            N, C, H, W = shape  # (H*W*N, C) → (C, H, W, N), viewed as (N, C, H, W)
+            return y.T.reshape(C, H, W, N).transpose(3, 0, 1, 2)
         return y.reshape(shape)
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
