@@ -17,7 +17,7 @@ from cnnsweep.nn import (
     SimpleConvNetSpec,
     build_network,
 )
-from cnnsweep.nn.layers import BatchNormalization, Convolution, Pooling, Relu
+from cnnsweep.nn.layers import Affine, BatchNormalization, Convolution, Pooling, Relu
 
 
 def batch_last(a: np.ndarray) -> bool:
@@ -65,6 +65,22 @@ def test_convolution_backward_reads_a_batch_last_gradient_without_copying(stride
     assert np.shares_memory(rows, dout)
     dx = conv.backward(dout)
     assert dx.shape == (2, 3, 7, 7) and batch_last(dx)
+
+
+def test_affine_reads_a_batch_last_input_without_copying_and_answers_in_its_layout(conv_output):
+    _, out = conv_output  # (2, 4, 6, 6), batch-last
+    rng = np.random.default_rng(1)
+    W, b = rng.standard_normal((4 * 6 * 6, 5)), rng.standard_normal(5)
+    layer = Affine(W, b)
+    y = layer.forward(out)
+    assert np.shares_memory(layer.x, out)
+    flat = np.ascontiguousarray(out).reshape(2, -1)  # the book's (C, H, W) flattening
+    np.testing.assert_allclose(y, flat @ W + b, rtol=1e-12)
+    dout = rng.standard_normal((2, 5))
+    dx = layer.backward(dout)
+    assert batch_last(dx)
+    np.testing.assert_allclose(dx, (dout @ W.T).reshape(out.shape), rtol=1e-12)
+    np.testing.assert_allclose(layer.grads["W"], flat.T @ dout, rtol=1e-12)
 
 
 def test_spatial_batchnorm_keeps_the_layout(conv_output):
