@@ -76,11 +76,13 @@ def _run_that_ends_when_looked_at(tmp_path, monkeypatch, owner: object, name: st
     holder = RunLock(run)
     assert holder.acquire() is None
     real = getattr(owner, name)
+    ended: list[bool] = []
 
     def end_then(*args, **kwargs):
-        if holder._fd is not None:
+        if not ended:
             summary.write_bytes(kept)
             holder.release()
+            ended.append(True)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(owner, name, end_then)

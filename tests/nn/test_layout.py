@@ -118,3 +118,13 @@ def test_in_place_relu_gives_the_gradients_of_an_out_of_place_network(name):
     assert loss_fast == loss_plain
     for key in grads_plain:
         np.testing.assert_array_equal(grads_fast[key], grads_plain[key], err_msg=key)
+
+
+def test_affine_flattens_any_other_input_for_free():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 1, 4, 4))  # an MLP's images: C-contiguous
+    layer = Affine(rng.standard_normal((16, 5)), rng.standard_normal(5))
+    layer.forward(x)
+    assert np.shares_memory(layer.x, x) and layer.x.flags.c_contiguous
+    dx = layer.backward(np.ones((3, 5)))
+    assert dx.shape == x.shape and dx.flags.c_contiguous

@@ -131,10 +131,11 @@ class Affine(Layer):
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         """x: `(N, ...)` with D values per sample → `(N, M)`."""
         self.input_shape = x.shape
-        if x.ndim == 4:
-            # (N, C, H, W) read as (C, H, W, N) → (D, N), free when batch-last (layers.py's
-            # layout), and used transposed: BLAS reads it so, where a flattening copy would
-            # transpose every element.
+        # A batch-last (N, C, H, W) (layers.py's layout) is a (D, N) matrix in memory: used
+        # transposed, as BLAS reads it, where flattening would copy every element transposed.
+        # Any other input (an MLP's images) flattens for free.
+        self.batch_last = x.ndim == 4 and x.transpose(1, 2, 3, 0).flags.c_contiguous
+        if self.batch_last:
             self.x = x.transpose(1, 2, 3, 0).reshape(-1, x.shape[0]).T
         else:
             self.x = x.reshape(x.shape[0], -1)
@@ -143,13 +144,13 @@ class Affine(Layer):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        """dout: `(N, M)` → dx: the input's shape `(N, ...)` (batch-last when 4-d); grads W
-        `(D, M)`, b `(M,)`."""
+        """dout: `(N, M)` → dx: the input's shape `(N, ...)` and layout; grads W `(D, M)`, b
+        `(M,)`."""
         self.grads["W"] = self.x.T @ dout
         self.grads["b"] = dout.sum(axis=0)
         if not self.needs_input_grad:
             return None
-        if len(self.input_shape) == 4:
+        if self.batch_last:
             N, C, H, W = self.input_shape  # W (D, M) · dout.T (M, N) is (C, H, W, N) in memory
             return (self.params["W"] @ dout.T).reshape(C, H, W, N).transpose(3, 0, 1, 2)
         return (dout @ self.params["W"].T).reshape(self.input_shape)
