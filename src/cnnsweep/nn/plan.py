@@ -98,10 +98,12 @@ class BatchNormPlan(LayerPlan):
 
 @dataclass(frozen=True)
 class ReluPlan(LayerPlan):
+    # In place is safe unless the layer before keeps its output: no other layer that a planner
+    # emits keeps a reference to its output or to the gradient it receives.
+    inplace: bool = True
+
     def build(self, ctx: BuildContext) -> Layer:
-        # In place is safe here: no layer that a planner emits keeps a reference to its output
-        # or to the gradient it receives.
-        return Relu(inplace=True)
+        return Relu(inplace=self.inplace)
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,17 @@ class Planner:
         C, H, W = self.shape
         oh = output_size(H, size, pad, stride, layer=name, window_name="size")
         ow = output_size(W, size, pad, stride, layer=name, window_name="size")
+        # ReLU then max pooling is computed as max pooling then ReLU: the two commute (the max
+        # of rectified values is the rectified max; the gradient reaches a window's first
+        # maximum when that is positive and nothing otherwise, either way), and the ReLU then
+        # touches a window's share of the elements. Same numbers to the bit
+        # (tests/nn/test_plan.py). Not in place: pooling keeps its output for its backward.
+        relu_before = mode == "max" and self.layers and type(self.layers[-1]) is ReluPlan
+        if relu_before:
+            self.layers.pop()
         self._add(PoolPlan, (C, oh, ow), size=size, stride=stride, pad=pad, mode=mode)
+        if relu_before:
+            self._add(ReluPlan, self.shape, inplace=False)
 
     def affine(self, units: int, name: str) -> None:
         if units < 1:
