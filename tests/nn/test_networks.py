@@ -108,6 +108,15 @@ def test_bad_geometry_fails_before_allocation_with_the_sizes():
         build_network(SimpleConvNetSpec(pool=PoolSpec(5, 5)))
 
 
+def test_max_pooling_padded_beyond_half_a_window_is_refused():
+    """A window of padding alone would give -inf (and NaN after the next affine layer)."""
+    with pytest.raises(GeometryError, match=r"pool: pad = 2 must be at most half of size = 2"):
+        build_network(SimpleConvNetSpec(pool=PoolSpec(2, 2, pad=2)))
+    net = build_network(SimpleConvNetSpec(ConvSpec(2, 3), PoolSpec(3, 2, pad=1), hidden_size=4),
+                        (1, 13, 13))
+    assert np.isfinite(net.predict(np.zeros((2, 1, 13, 13), np.float32))).all()
+
+
 def test_initial_loss_is_log_of_class_count():
     rng = np.random.default_rng(2)
     net = build_network(SimpleConvNetSpec(), rng=rng)

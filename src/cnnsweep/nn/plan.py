@@ -151,6 +151,11 @@ class Planner:
         if len(self.shape) != 3:
             raise GeometryError(f"{name}: needs (C, H, W) input, got shape {self.shape}")
         C, H, W = self.shape
+        if mode == "max" and 2 * pad > size:
+            # A window could then hold padding alone: its maximum would be -inf (PyTorch
+            # refuses this too).
+            raise GeometryError(f"{name}: pad = {pad} must be at most half of size = {size} "
+                                f"for max pooling; lower pad or raise size")
         oh = output_size(H, size, pad, stride, layer=name, window_name="size")
         ow = output_size(W, size, pad, stride, layer=name, window_name="size")
         # ReLU then max pooling is computed as max pooling then ReLU: the two commute (the max
