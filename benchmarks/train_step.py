@@ -2,7 +2,7 @@
 CPU in the same run, each in its own process, at 1 and 2 threads; and the step's peak memory.
 
     python benchmarks/train_step.py [--net simple_convnet deep_convnet mlp] [--threads 1 2]
-        [--rounds 3] [--repeats 5] [--before OTHER_CHECKOUT/src]
+        [--rounds 3] [--repeats 5] [--before OTHER_CHECKOUT/src] [--ceiling]
     pip install -e '.[bench]'   # adds the PyTorch peer (torch==2.13.0, CPU)
 
 The networks are the book's, float32, 1×28×28 inputs, batch 100 for training and 1000 for
@@ -16,6 +16,12 @@ thread each, `Network.set_threads`; BLAS threads for an engine without it) and
 `torch.set_num_threads` for PyTorch. Peak memory is the growth of the process's peak RSS over
 its size before the first step. The machine is shared and its speed drifts: the sides take
 turns (`--rounds`), and the ratios are of medians.
+
+`--ceiling` also times what N cores give this engine when nothing is shared: N processes at
+once, each training on 1/N of the batch with one thread, their images/s added. A batch split
+inside one process (and PyTorch's threads) can at best match it; the gain line says how much of
+it ours reaches. On a machine whose second core is shared with other tenants, the ceiling, not
+2×, is what a two-thread gain should be read against.
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ def timed(fn, steps: int, repeats: int) -> list[float]:
     return out
 
 
-def ours(net_name: str, threads: int, steps: int, repeats: int) -> dict:
+def ours(net_name: str, threads: int, steps: int, repeats: int, batch: int = 100,
+         infer: bool = True) -> dict:
     import numpy as np
     from threadpoolctl import threadpool_limits
 
@@ -70,8 +77,8 @@ def ours(net_name: str, threads: int, steps: int, repeats: int) -> dict:
     split = getattr(net, "set_threads", lambda n: 1)(threads)
     with threadpool_limits(1 if split > 1 else threads):
         opt = make_optimizer("adam", lr=0.001)
-        x = rng.random((100, 1, 28, 28), dtype=np.float32)
-        t = rng.integers(0, 10, 100)
+        x = rng.random((batch, 1, 28, 28), dtype=np.float32)
+        t = rng.integers(0, 10, batch)
         x_eval = rng.random((1000, 1, 28, 28), dtype=np.float32)
         base = peak_rss_mib()
 
@@ -82,9 +89,9 @@ def ours(net_name: str, threads: int, steps: int, repeats: int) -> dict:
         train = timed(step, steps, repeats)
         peak = peak_rss_mib() - base
         infer_steps = max(2, steps // 5)
-        infer = timed(lambda: net.predict(x_eval), infer_steps, repeats)
-    return {"train": [steps * 100 / s for s in train],
-            "infer": [infer_steps * 1000 / s for s in infer], "peak_mib": peak}
+        inferred = timed(lambda: net.predict(x_eval), infer_steps, repeats) if infer else []
+    return {"train": [steps * batch / s for s in train],
+            "infer": [infer_steps * 1000 / s for s in inferred], "peak_mib": peak}
 
 
 def torch_net(net_name: str):
@@ -140,6 +147,8 @@ def torch_peer(net_name: str, threads: int, steps: int, repeats: int) -> dict:
 
 def worker(kind: str, net: str, threads: int, steps: int, repeats: int,
            src: str | None = None) -> dict | None:
+    if kind == "ceiling":  # at one thread it is `ours` again
+        return ceiling(net, threads, steps, repeats, src) if threads > 1 else None
     cmd = [sys.executable, __file__, "--worker", kind, "--net", net, "--threads", str(threads),
            "--steps", str(steps), "--repeats", str(repeats)]
     env = {**os.environ, "PYTHONPATH": src} if src else None
@@ -149,6 +158,30 @@ def worker(kind: str, net: str, threads: int, steps: int, repeats: int,
             return None
         raise RuntimeError(proc.stderr)
     return json.loads(proc.stdout)
+
+
+def ceiling(net: str, threads: int, steps: int, repeats: int, src: str | None) -> dict:
+    """What `threads` cores give this engine when nothing is shared: `threads` processes at
+    once, each training on its share of the batch with one thread; their images/s added.
+
+    A batch split inside one process can at best match it (it adds the GIL, one address space
+    and the summing of gradients); the machine's second core, shared with other tenants and
+    the first core's memory traffic, sets it, not the engine.
+    """
+    cmd = [sys.executable, __file__, "--worker", "share", "--net", net, "--threads", "1",
+           "--steps", str(steps), "--repeats", str(repeats), "--batch", str(100 // threads)]
+    env = {**os.environ, "PYTHONPATH": src} if src else None
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for _ in range(threads)]
+    parts = []
+    for proc in procs:
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(err)
+        parts.append(json.loads(out))
+    # Timing i of every process ran at about the same moment: add them timing by timing.
+    return {"train": [sum(run) for run in zip(*(part["train"] for part in parts), strict=True)],
+            "infer": [], "peak_mib": float("nan")}
 
 
 def alternating(kinds: dict[str, tuple[str, str | None]], net: str, thread_counts: list[int],
@@ -183,8 +216,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--before", metavar="SRC",
                         help="also time the engine in SRC (another checkout's src/), as 'before'")
-    parser.add_argument("--worker", choices=["ours", "torch"])
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also time N processes at once, each training on 1/N of the batch "
+                        "with one thread: what N cores give when nothing is shared")
+    parser.add_argument("--worker", choices=["ours", "torch", "share"])
+    parser.add_argument("--batch", type=int, default=100, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker == "share":
+        print(json.dumps(ours(args.net[0], 1, args.steps, args.repeats, args.batch, False)))
+        return
     if args.worker:
         fn = ours if args.worker == "ours" else torch_peer
         print(json.dumps(fn(args.net[0], args.threads[0], args.steps, args.repeats)))
@@ -193,6 +233,8 @@ def main() -> None:
     if args.before:
         kinds["before"] = ("ours", args.before)
     kinds["pytorch"] = ("torch", None)
+    if args.ceiling:
+        kinds["ceiling"] = ("ceiling", None)
     med = statistics.median
     print(f"float32; medians of {args.rounds} x {args.repeats} timings, sides taking turns, "
           f"each in its own process; PyTorch CPU {'and the engine before ' if args.before else ''}"
@@ -208,7 +250,8 @@ def main() -> None:
             for name, key in [("train img/s (b=100)", "train"), ("infer img/s (b=1000)", "infer"),
                               ("step peak MiB", "peak_mib")]:
                 values = {side: (r[key] if key == "peak_mib" else med(r[key]))
-                          for (side, n), r in res.items() if r is not None and n == threads}
+                          for (side, n), r in res.items()
+                          if r is not None and n == threads and side != "ceiling"}
                 mine, peer = values["ours"], values.get("pytorch")
                 line = f"{net:<15} {threads:>7} {name:<22} {mine:9.1f}"
                 if args.before:
@@ -221,9 +264,13 @@ def main() -> None:
             for threads in more:
                 gains = {side: med(res[side, threads]["train"]) / med(res[side, first]["train"])
                          for side in kinds if res.get((side, first)) and res.get((side, threads))}
-                print(f"{net:<15} training at {threads} threads over {first}: "
-                      + ", ".join(f"{side} {gain:.2f}x" for side, gain in gains.items()),
-                      flush=True)
+                line = (f"{net:<15} training at {threads} threads over {first}: "
+                        + ", ".join(f"{side} {gain:.2f}x" for side, gain in gains.items()))
+                if res.get(("ceiling", threads)) and first == 1:
+                    most = med(res["ceiling", threads]["train"]) / med(res["ours", 1]["train"])
+                    line += (f"; ceiling ({threads} processes, nothing shared) {most:.2f}x, "
+                             f"ours {gains['ours'] / most:.0%} of it")
+                print(line, flush=True)
 
 
 if __name__ == "__main__":
