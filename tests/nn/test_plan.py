@@ -21,11 +21,10 @@ from cnnsweep.nn.plan import PoolPlan, ReluPlan
 
 def book_order(plan):
     """The plan as the book writes it: each pooling that the planner moved before its ReLU
-    put back after it (the ReLU in place, as everywhere else)."""
+    put back after it."""
     out = []
     for layer in plan:
-        if isinstance(layer, ReluPlan) and out and isinstance(out[-1], PoolPlan) \
-                and not layer.inplace:
+        if isinstance(layer, ReluPlan) and out and isinstance(out[-1], PoolPlan):
             pool = out.pop()
             out += [ReluPlan(pool.in_shape, pool.in_shape), pool]
         else:
@@ -39,8 +38,6 @@ def test_max_pooling_is_planned_before_the_relu_that_precedes_it():
     assert kinds == ["ConvPlan", "PoolPlan", "ReluPlan", "AffinePlan", "ReluPlan", "AffinePlan"]
     pool, relu = plan[1], plan[2]
     assert pool.in_shape == (30, 24, 24) and pool.out_shape == relu.in_shape == (30, 12, 12)
-    # pooling keeps its output for backward: an in-place ReLU after it would overwrite it
-    assert not relu.inplace and plan[4].inplace
 
 
 def test_average_pooling_keeps_the_books_order():

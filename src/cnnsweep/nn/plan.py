@@ -98,12 +98,10 @@ class BatchNormPlan(LayerPlan):
 
 @dataclass(frozen=True)
 class ReluPlan(LayerPlan):
-    # In place is safe unless the layer before keeps its output: no other layer that a planner
-    # emits keeps a reference to its output or to the gradient it receives.
-    inplace: bool = True
-
     def build(self, ctx: BuildContext) -> Layer:
-        return Relu(inplace=self.inplace)
+        # In place is safe here: no layer that a planner emits keeps a reference to its output
+        # or to the gradient it receives, but max pooling (see Planner.pool).
+        return Relu(inplace=True)
 
 
 @dataclass(frozen=True)
@@ -162,13 +160,15 @@ class Planner:
         # of rectified values is the rectified max; the gradient reaches a window's first
         # maximum when that is positive and nothing otherwise, either way), and the ReLU then
         # touches a window's share of the elements. Same numbers to the bit
-        # (tests/nn/test_plan.py). Not in place: pooling keeps its output for its backward.
+        # (tests/nn/test_plan.py). The ReLU may work in place although pooling keeps its output
+        # to route the gradient: it changes only windows whose maximum is not positive, and
+        # those receive no gradient from it, so where pooling would route it does not matter.
         relu_before = mode == "max" and self.layers and type(self.layers[-1]) is ReluPlan
         if relu_before:
             self.layers.pop()
         self._add(PoolPlan, (C, oh, ow), size=size, stride=stride, pad=pad, mode=mode)
         if relu_before:
-            self._add(ReluPlan, self.shape, inplace=False)
+            self._add(ReluPlan, self.shape)
 
     def affine(self, units: int, name: str) -> None:
         if units < 1:
