@@ -5,13 +5,12 @@ import pytest
 
 from cnnsweep.nn.im2col import (
     GeometryError,
-    block_shifts,
     gather_columns,
-    kernel_shifts,
     output_size,
+    pad_batch_last,
     row_blocks,
-    scatter_add_columns,
     scratch_array,
+    windows,
 )
 from cnnsweep.nn.layers import Convolution
 from tests.nn.reference import col2im, im2col, naive_im2col
@@ -64,13 +63,12 @@ def columns_of(x, fh, stride, pad, buffer=None, rows=None):
     `rows`, only those output rows (a block)."""
     N, C, H, W = x.shape
     oh, ow = output_size(H, fh, pad, stride), output_size(W, fh, pad, stride)
-    shifts = kernel_shifts((H, W), (oh, ow), (fh, fh), (pad, pad), stride)
+    view = windows(pad_batch_last(x.transpose(1, 2, 3, 0), pad), (fh, fh), stride, (oh, ow))
     rows = rows or slice(0, oh)
-    shifts = block_shifts(shifts, rows)
     shape = (fh * fh, C, rows.stop - rows.start, ow, N)
     cols = np.empty(shape) if buffer is None else buffer
-    gather_columns(x.transpose(1, 2, 3, 0), cols, shifts)
-    return cols, shifts
+    gather_columns(view, rows, cols)
+    return cols
 
 
 def books_order(cols):
@@ -84,19 +82,18 @@ def test_gathered_columns_are_the_books_reordered(shape, fh, stride, pad):
     x = np.random.default_rng(2).standard_normal(shape)
     C = shape[1]
     book = naive_im2col(x, fh, fh, stride, pad).reshape(-1, C, fh * fh)  # (N*OH*OW, C, K)
-    cols, _ = columns_of(x, fh, stride, pad)
-    np.testing.assert_array_equal(books_order(cols), book)
+    np.testing.assert_array_equal(books_order(columns_of(x, fh, stride, pad)), book)
 
 
 @pytest.mark.parametrize(("shape", "fh", "stride", "pad"), GEOMETRIES)
 def test_blocks_of_output_rows_are_the_rows_of_the_whole(shape, fh, stride, pad):
     x = np.random.default_rng(6).standard_normal(shape)
-    whole, _ = columns_of(x, fh, stride, pad)
+    whole = columns_of(x, fh, stride, pad)
     oh = whole.shape[2]
     for height in range(1, oh + 1):
         for start in range(0, oh, height):
             rows = slice(start, min(oh, start + height))
-            block, _ = columns_of(x, fh, stride, pad, rows=rows)
+            block = columns_of(x, fh, stride, pad, rows=rows)
             np.testing.assert_array_equal(block, whole[:, :, rows])
 
 
@@ -104,22 +101,46 @@ def test_blocks_of_output_rows_are_the_rows_of_the_whole(shape, fh, stride, pad)
 def test_gather_overwrites_every_element_of_a_used_buffer(shape, fh, stride, pad):
     # The buffer is shared by every convolution of a thread: the padding must be written too.
     x = np.random.default_rng(3).standard_normal(shape)
-    clean, _ = columns_of(x, fh, stride, pad)
+    clean = columns_of(x, fh, stride, pad)
     dirty = np.full_like(clean, np.nan)
     columns_of(x, fh, stride, pad, buffer=dirty)
     np.testing.assert_array_equal(dirty, clean)
 
 
 @pytest.mark.parametrize(("shape", "fh", "stride", "pad"), GEOMETRIES)
-def test_scatter_add_is_the_adjoint_of_gather(shape, fh, stride, pad):
-    # <gather(x), c> == <x, scatter_add(c)> for every x and c defines the adjoint exactly.
+def test_adding_into_the_windows_is_the_adjoint_of_gathering_from_them(shape, fh, stride, pad):
+    # <gather(x), c> == <x, scatter_add(c)> for every x and c defines the adjoint exactly; the
+    # strided convolution's input gradient adds offset by offset into a windows view.
     rng = np.random.default_rng(4)
     x = rng.standard_normal(shape)
-    cols, shifts = columns_of(x, fh, stride, pad)
+    cols = columns_of(x, fh, stride, pad)
     c = rng.standard_normal(cols.shape)
-    back = np.zeros(x.transpose(1, 2, 3, 0).shape)
-    scatter_add_columns(c, back, shifts)
+    N, C, H, W = shape
+    back = np.zeros((C, H + 2 * pad, W + 2 * pad, N))
+    targets = windows(back, (fh, fh), stride, cols.shape[2:4], writeable=True)
+    for i in range(fh):
+        for j in range(fh):
+            targets[i, j] += c[i * fh + j]
+    back = back[:, pad : pad + H, pad : pad + W]
     assert np.sum(cols * c) == pytest.approx(np.sum(x.transpose(1, 2, 3, 0) * back), rel=1e-12)
+
+
+def test_padding_is_zeros_around_a_contiguous_copy_and_a_negative_pad_crops():
+    x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    padded = pad_batch_last(x, 2)
+    assert padded.shape == (2, 7, 8, 5) and padded.flags.c_contiguous
+    np.testing.assert_array_equal(padded[:, 2:5, 2:6], x)
+    padded[:, 2:5, 2:6] = 0
+    assert not padded.any()
+    np.testing.assert_array_equal(pad_batch_last(x, -1), x[:, 1:2, 1:3])
+    view = x.transpose(0, 1, 2, 3)[..., ::-1]  # not contiguous: copied, values kept
+    assert pad_batch_last(view, 0).flags.c_contiguous
+    np.testing.assert_array_equal(pad_batch_last(view, 0), view)
+
+
+def test_windows_that_do_not_fit_are_refused():
+    with pytest.raises(ValueError, match="does not fit"):
+        windows(np.zeros((1, 5, 5, 2)), (3, 3), 2, (3, 2))
 
 
 def test_row_blocks_cover_the_output_within_the_budget():
@@ -129,28 +150,21 @@ def test_row_blocks_cover_the_output_within_the_budget():
 
 
 def test_scratch_arrays_share_one_buffer_per_thread():
-    a, _ = scratch_array((4, 5), np.float32)
-    b, _ = scratch_array((2, 3), np.float64)
+    a = scratch_array((4, 5), np.float32)
+    b = scratch_array((2, 3), np.float64)
     assert np.shares_memory(a, b) and a.flags.c_contiguous and b.flags.c_contiguous
     other = []
     thread = threading.Thread(target=lambda: other.append(scratch_array((4, 5), np.float32)))
     thread.start()
     thread.join()
-    assert not np.shares_memory(other[0][0], a)
-
-
-def test_scratch_says_when_it_still_holds_the_same_contents():
-    assert not scratch_array((4, 5), np.float32, contents="a")[1]  # first asked
-    assert scratch_array((4, 5), np.float32, contents="a")[1]
-    assert not scratch_array((4, 6), np.float32, contents="a")[1]  # another shape
-    scratch_array((4, 6), np.float32)  # someone else wrote in between
-    assert not scratch_array((4, 6), np.float32, contents="a")[1]
+    assert not np.shares_memory(other[0], a)
 
 
 @pytest.mark.parametrize(("shape", "fh", "stride", "pad"), GEOMETRIES)
-def test_blocks_of_one_layer_after_another_layer_get_their_padding(shape, fh, stride, pad):
-    # The convolution writes its padding on the first block only: another layer's columns in
-    # between must make it write the zeros again.
+def test_a_convolution_in_blocks_of_one_row_after_another_layer_is_the_same(shape, fh, stride,
+                                                                             pad):
+    # Blocks share one scratch buffer with every other convolution of the thread: another
+    # layer's columns in between (NaN here) must not leak into this layer's.
     rng = np.random.default_rng(5)
     x = rng.standard_normal(shape)
     conv = Convolution(rng.standard_normal((2, shape[1], fh, fh)), np.zeros(2), stride, pad)
@@ -160,8 +174,7 @@ def test_blocks_of_one_layer_after_another_layer_get_their_padding(shape, fh, st
     np.testing.assert_allclose(expected, whole, rtol=1e-12, atol=1e-12)
     other = Convolution(rng.standard_normal((2, shape[1], 1, 1)), np.zeros(2))
     other.COLUMN_BLOCK_BYTES = 1
-    buffer, _ = scratch_array((4, 4), x.dtype)
-    buffer[...] = np.nan
+    scratch_array((4, 4), x.dtype)[...] = np.nan
     for _ in range(2):
         np.testing.assert_array_equal(conv.forward(x), expected)
         other.forward(np.full_like(x, np.nan))  # fills the buffer with NaN columns

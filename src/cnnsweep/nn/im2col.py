@@ -2,20 +2,21 @@
 the column matrices of convolution (im2col), built kernel offset by kernel offset.
 
 Images have the book's logical shape `(N, C, H, W)`; a convolution works on them in memory as
-`(C, H, W, N)` ("batch-last", see layers.py). Its column matrix is `(FH*FW*C, rows*OW*N)` for a
-block of output rows: row `(k, c)` holds, for every output position and image, the input
-element that kernel offset k = i*FW + j of channel c meets there. Built offset by offset, each
-of the FH*FW copies is one strided slice whose inner run is a stretch of an image row for the
-whole batch (OW*N elements), and the padding is never materialised: positions whose window
-element falls in it are zeros written into the column block itself. The book's
-(C, FH, FW)-ordered im2col and a naive loop stay in the tests as the references.
+`(C, H, W, N)` ("batch-last", see layers.py), padded once (`pad_batch_last`). Its column matrix
+is `(FH*FW*C, rows*OW*N)` for a block of output rows: row `(k, c)` holds, for every output
+position and image, the input element that kernel offset k = i*FW + j of channel c meets
+there. `windows` is all of them as one strided view of the padded images, and a block's columns
+are one copy of its rows (`gather_columns`): one NumPy call per block, whose inner run is a
+stretch of an image row for the whole batch (OW*N elements). Few calls matter when a batch is
+split over threads: each call takes the GIL twice, and a thread that finds it held waits for
+the other to wake it. The book's (C, FH, FW)-ordered im2col and a naive loop stay in the tests
+as the references.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -67,89 +68,50 @@ def unpad_images(x: np.ndarray, pad: int) -> np.ndarray:
     return x if pad == 0 else x[:, :, pad:-pad, pad:-pad]
 
 
-@dataclass(frozen=True)
-class Shift:
-    """One kernel offset k = i*FW + j of a convolution: the output positions whose window
-    element (i, j) lies inside the input (`out_rows`, `out_cols`: unit-step ranges) and the input
-    elements they read (`in_rows`, `in_cols`: stepping by the stride). Every other output
-    position meets the zero padding there."""
-
-    k: int
-    out_rows: slice
-    out_cols: slice
-    in_rows: slice
-    in_cols: slice
-
-
-def _axis_shift(size: int, offset: int, pad: int, stride: int, out: int) -> tuple[slice, slice]:
-    """Along one axis: output r reads input `offset - pad + stride*r`; keep the r where that
-    index is inside `[0, size)`. `pad` may be negative (a crop)."""
-    first = max(0, -((offset - pad) // stride))  # ceil((pad - offset) / stride)
-    last = min(out - 1, (size - 1 - offset + pad) // stride)
-    if last < first:
-        return slice(0, 0), slice(0, 0)
-    start = offset - pad + stride * first
-    return slice(first, last + 1), slice(start, start + stride * (last - first) + 1, stride)
+def pad_batch_last(images: np.ndarray, pad: int) -> np.ndarray:
+    """`images` `(C, H, W, N)` with `pad` zeros on every side of H and W, as a C-contiguous
+    array (a copy, unless `pad` is 0 and the images already are one); a negative `pad` crops
+    (a view)."""
+    if pad < 0:
+        return images[:, -pad : images.shape[1] + pad, -pad : images.shape[2] + pad]
+    if pad == 0:
+        return np.ascontiguousarray(images)
+    C, H, W, N = images.shape
+    out = np.empty((C, H + 2 * pad, W + 2 * pad, N), images.dtype)
+    out[:, :pad] = 0
+    out[:, pad + H :] = 0
+    out[:, pad : pad + H, :pad] = 0
+    out[:, pad : pad + H, pad + W :] = 0
+    out[:, pad : pad + H, pad : pad + W] = images
+    return out
 
 
-def kernel_shifts(in_size: tuple[int, int], out_size: tuple[int, int],
-                  window: tuple[int, int], pad: tuple[int, int], stride: int = 1) -> list[Shift]:
-    """The `Shift` of every kernel offset of a `window` sliding over `in_size` with `pad` and
-    `stride`, giving `out_size` positions (sizes are (height, width) pairs)."""
-    shifts = []
-    for i in range(window[0]):
-        out_rows, in_rows = _axis_shift(in_size[0], i, pad[0], stride, out_size[0])
-        for j in range(window[1]):
-            out_cols, in_cols = _axis_shift(in_size[1], j, pad[1], stride, out_size[1])
-            shifts.append(Shift(i * window[1] + j, out_rows, out_cols, in_rows, in_cols))
-    return shifts
+def windows(padded: np.ndarray, window: tuple[int, int], stride: int,
+            out_hw: tuple[int, int], writeable: bool = False) -> np.ndarray:
+    """The view `(FH, FW, C, OH, OW, N)` of `padded` `(C, H', W', N)` whose element
+    `[i, j, c, r, q, n]` is `padded[c, i + stride*r, j + stride*q, n]`: what kernel offset
+    (i, j) of channel c meets at output (r, q) of image n. No copy: the strides of `padded`
+    repeated. One offset's elements are distinct, so `view[i, j] += …` is a correct add."""
+    (fh, fw), (oh, ow) = window, out_hw
+    C, H, W, N = padded.shape
+    if (oh - 1) * stride + fh > H or (ow - 1) * stride + fw > W:
+        raise ValueError(f"a {fh}x{fw} window at stride {stride} does not fit {oh}x{ow} "
+                         f"times in {H}x{W}")
+    sc, sh, sw, sn = padded.strides
+    return np.lib.stride_tricks.as_strided(
+        padded, (fh, fw, C, oh, ow, N), (sh, sw, sc, stride * sh, stride * sw, sn),
+        writeable=writeable)
 
 
-def block_shifts(shifts: list[Shift], rows: slice) -> list[Shift]:
-    """`shifts` restricted to the output rows `rows` (unit step), with their output rows counted
-    from `rows.start`: the shifts of one block of output rows. Input rows stay absolute."""
-    local = []
-    for shift in shifts:
-        first = max(shift.out_rows.start, rows.start)
-        stop = min(shift.out_rows.stop, rows.stop)
-        if stop <= first:
-            out_rows = in_rows = slice(0, 0)
-        else:
-            step = shift.in_rows.step or 1
-            start = shift.in_rows.start + step * (first - shift.out_rows.start)
-            out_rows = slice(first - rows.start, stop - rows.start)
-            in_rows = slice(start, start + step * (stop - first - 1) + 1, step)
-        local.append(Shift(shift.k, out_rows, shift.out_cols, in_rows, shift.in_cols))
-    return local
-
-
-def gather_columns(images: np.ndarray, cols: np.ndarray, shifts: list[Shift],
-                   padding_written: bool = False) -> None:
-    """Fill `cols` `(FH*FW, C, rows, OW, n)` from `images` `(C, H, W, n)`: `cols[k, c, r, q, m]`
-    is the input element that offset k of output (r, q) of image m reads, 0 in the padding.
-    `shifts` are those of the block's output rows (`block_shifts`).
-
-    Every element of `cols` is written, so it may be a buffer holding anything; with
-    `padding_written`, the zeros of the padding are taken to be there already (the buffer's
-    previous contents were columns of the same shape and shifts)."""
-    for shift in shifts:
-        block = cols[shift.k]
-        rows, cols_ = shift.out_rows, shift.out_cols
-        block[:, rows, cols_] = images[:, shift.in_rows, shift.in_cols]
-        if padding_written:
-            continue
-        # The padding: the rows above and below the valid ones, then the columns beside them.
-        block[:, : rows.start] = 0
-        block[:, rows.stop :] = 0
-        block[:, rows, : cols_.start] = 0
-        block[:, rows, cols_.stop :] = 0
-
-
-def scatter_add_columns(dcols: np.ndarray, dx: np.ndarray, shifts: list[Shift]) -> None:
-    """Adjoint of `gather_columns`: add each offset's gradient `dcols[k]` `(C, rows, OW, n)` into
-    the input elements it was read from, `dx` `(C, H, W, n)`; the padding's share is dropped."""
-    for shift in shifts:
-        dx[:, shift.in_rows, shift.in_cols] += dcols[shift.k][:, shift.out_rows, shift.out_cols]
+def gather_columns(view: np.ndarray, rows: slice, cols: np.ndarray) -> np.ndarray:
+    """Copy the output rows `rows` of a `windows` view into `cols`, a buffer of at least
+    `FH*FW*C*rows*OW*N` elements, and return them as the column matrix
+    `(FH*FW*C, rows*OW*N)`: row `(k, c)` for kernel offset k = i*FW + j of channel c. One
+    copy whose inner run is a stretch of an image row for the whole batch (OW*N elements)."""
+    fh, fw, C, _, ow, N = view.shape
+    block = cols.reshape(fh, fw, C, rows.stop - rows.start, ow, N)
+    block[...] = view[:, :, :, rows]
+    return cols.reshape(fh * fw * C, -1)
 
 
 def row_blocks(n_rows: int, bytes_per_row: int, budget: int) -> Iterator[slice]:
@@ -164,21 +126,13 @@ def row_blocks(n_rows: int, bytes_per_row: int, budget: int) -> Iterator[slice]:
 _thread_scratch = threading.local()
 
 
-def scratch_array(shape: tuple[int, ...], dtype: np.dtype, contents: Hashable = None) \
-        -> tuple[np.ndarray, bool]:
+def scratch_array(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """A C-contiguous array of `shape` in this thread's scratch buffer, valid until the next call
-    from the same thread; and whether the previous call was for the same `contents` (a
-    hashable description of what the caller writes) and shape, so that what it wrote and did
-    not change since is still there. The column blocks of all convolutions share the buffer:
-    each lives only inside one forward or backward call, and one thread runs one layer at a
-    time."""
+    from the same thread. The column blocks of all convolutions share the buffer: each lives
+    only inside one forward or backward call, and one thread runs one layer at a time."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
     buffer = getattr(_thread_scratch, "buffer", None)
     if buffer is None or buffer.nbytes < nbytes:
         buffer = _thread_scratch.buffer = np.empty(nbytes, np.uint8)
-        _thread_scratch.last = None
-    key = None if contents is None else (contents, tuple(shape), dtype.str)
-    same = key is not None and _thread_scratch.last == key
-    _thread_scratch.last = key
-    return buffer[:nbytes].view(dtype).reshape(shape), same
+    return buffer[:nbytes].view(dtype).reshape(shape)

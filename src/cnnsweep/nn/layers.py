@@ -27,17 +27,15 @@ import numpy as np
 
 from cnnsweep.nn.functions import cross_entropy, labels_to_indices, sigmoid, softmax
 from cnnsweep.nn.im2col import (
-    Shift,
-    block_shifts,
     gather_columns,
-    kernel_shifts,
     output_size,
+    pad_batch_last,
     pad_images,
     row_blocks,
-    scatter_add_columns,
     scratch_array,
     unpad_images,
     window_offsets,
+    windows,
 )
 
 if TYPE_CHECKING:
@@ -160,17 +158,19 @@ class Convolution(Layer):
     """x `(N, C, H, W)` * W `(FN, C, FH, FW)` + b `(FN,)` → `(N, FN, OH, OW)` by im2col.
 
     `OH = (H + 2*pad - FH) / stride + 1`. Everything runs batch-last: the input is read as
-    `(C, H, W, N)` (free when it is a convolution's output, one copy otherwise), and the output
-    is the GEMM `W (FN, FH*FW*C) · cols (FH*FW*C, OH*OW*N)`, which lies in memory as
-    `(FN, OH, OW, N)`. The columns (im2col.py) are built for blocks of output rows that fit in
-    `COLUMN_BLOCK_BYTES` and are not kept: backward builds them again, which costs less than
-    keeping 10-50 MB per layer. With `needs_input_grad=False` (the first layer) backward skips
-    the input gradient.
+    `(C, H + 2*pad, W + 2*pad, N)` (free when it is a convolution's output and pad is 0, one
+    copy otherwise), and the output is the GEMM `W (FN, FH*FW*C) · cols (FH*FW*C, OH*OW*N)`,
+    which lies in memory as `(FN, OH, OW, N)`. The columns (im2col.py) are built for blocks of
+    output rows that fit in `COLUMN_BLOCK_BYTES` and are not kept: backward builds them again,
+    which costs less than keeping 10-50 MB per layer. With `needs_input_grad=False` (the first
+    layer) backward skips the input gradient.
     """
 
-    # Per block of columns: a DeepConvNet step at 1-2 MiB ran ~10% slower, from 4 MiB on it was
-    # flat (to 64 MiB), and the memory a batch needs grows only by one output row's columns.
-    COLUMN_BLOCK_BYTES = 8 << 20
+    # Per block of columns. Steps of two networks interleaved in one process (batch 100): a
+    # DeepConvNet's at 2 MiB ran 6-8% faster than at 8 MiB with one thread and 3-7% with two
+    # (the block stays in cache between its copy and its GEMM); at 1 MiB and below, two threads
+    # lost 4-14% (more NumPy calls, each taking the GIL). SimpleConvNet: 1.07× / 1.01×.
+    COLUMN_BLOCK_BYTES = 2 << 20
 
     def __init__(self, W: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0,
                  needs_input_grad: bool = True) -> None:
@@ -179,35 +179,23 @@ class Convolution(Layer):
         self.stride, self.pad = stride, pad
         self.needs_input_grad = needs_input_grad
 
-    def _blocks(self, row_bytes: int, out_hw: tuple[int, int], shifts: list[Shift]) \
-            -> Iterator[tuple[slice, list[Shift]]]:
-        """The blocks of output rows and each block's shifts."""
-        for rows in row_blocks(out_hw[0], row_bytes, self.COLUMN_BLOCK_BYTES):
-            yield rows, block_shifts(shifts, rows)
+    def _column_blocks(self, view: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+        """For each block of output rows of a `windows` view `(FH, FW, C, OH, OW, N)`: the rows
+        and their columns `(FH*FW*C, rows*OW*N)` in the thread's scratch buffer (valid until
+        the next block)."""
+        fh, fw, C, oh, ow, N = view.shape
+        row_bytes = fh * fw * C * ow * N * view.itemsize
+        for rows in row_blocks(oh, row_bytes, self.COLUMN_BLOCK_BYTES):
+            cols = scratch_array((fh * fw * C * (rows.stop - rows.start) * ow * N,), view.dtype)
+            yield rows, gather_columns(view, rows, cols)
 
-    def _column_blocks(self, images: np.ndarray, shifts: list[Shift], window: tuple[int, int],
-                       out_hw: tuple[int, int]) -> Iterator[tuple[slice, np.ndarray]]:
-        """For each block of output rows: the rows and their columns `(FH*FW*C, rows*OW*N)` of
-        `images` `(C, H, W, N)` in the thread's scratch buffer (valid until the next block)."""
-        C, N = images.shape[0], images.shape[3]
-        K = window[0] * window[1]
-        row_bytes = K * C * out_hw[1] * N * images.itemsize
-        for rows, local in self._blocks(row_bytes, out_hw, shifts):
-            # Blocks with the same padding (all but the first and last) write it once.
-            cols, padding_written = scratch_array(
-                (K, C, rows.stop - rows.start, out_hw[1], N), images.dtype,
-                contents=("columns", tuple(local)))
-            gather_columns(images, cols, local, padding_written)
-            yield rows, cols.reshape(K * C, -1)
-
-    def _convolve(self, images: np.ndarray, filter_rows: np.ndarray, shifts: list[Shift],
-                  window: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-        """`filter_rows (F, FH*FW*C) · columns of images (C, H, W, N)`, block by block, into
+    def _convolve(self, view: np.ndarray, filter_rows: np.ndarray) -> np.ndarray:
+        """`filter_rows (F, FH*FW*C) · columns of a windows view`, block by block, into
         `(F, OH*OW*N)`: forward's output, and at stride 1 backward's input gradient."""
-        per_row = out_hw[1] * images.shape[3]
-        out = np.empty((filter_rows.shape[0], out_hw[0] * per_row),
-                       np.result_type(images, filter_rows))
-        for rows, cols in self._column_blocks(images, shifts, window, out_hw):
+        oh, ow, N = view.shape[3:]
+        per_row = ow * N
+        out = np.empty((filter_rows.shape[0], oh * per_row), np.result_type(view, filter_rows))
+        for rows, cols in self._column_blocks(view):
             np.matmul(filter_rows, cols, out=out[:, rows.start * per_row: rows.stop * per_row])
         return out
 
@@ -218,14 +206,15 @@ class Convolution(Layer):
         N, _, H, Wd = x.shape
         oh = output_size(H, FH, self.pad, self.stride)
         ow = output_size(Wd, FW, self.pad, self.stride)
-        # (C, H, W, N): kept to rebuild the columns. A copy only for other layouts (the first
-        # layer's input): every column copy then runs over whole stretches of the batch.
-        self.images = np.ascontiguousarray(x.transpose(1, 2, 3, 0))
-        self.shifts = kernel_shifts((H, Wd), (oh, ow), (FH, FW), (self.pad, self.pad),
-                                    self.stride)
+        # (C, H + 2 pad, W + 2 pad, N), kept to rebuild the columns: free for a batch-last input
+        # without padding, one copy otherwise (in which the first layer's input turns
+        # batch-last, so that every column copy runs over whole stretches of the batch).
+        self.padded = pad_batch_last(x.transpose(1, 2, 3, 0), self.pad)
+        self.in_hw = (H, Wd)
         # (FN, C, FH, FW) → (FN, FH, FW, C) → (FN, FH*FW*C): the columns' row order.
         self.W_rows = W.transpose(0, 2, 3, 1).reshape(FN, -1)
-        out = self._convolve(self.images, self.W_rows, self.shifts, (FH, FW), (oh, ow))
+        view = windows(self.padded, (FH, FW), self.stride, (oh, ow))
+        out = self._convolve(view, self.W_rows)
         out += b[:, None]
         # (FN, OH*OW*N) is (FN, OH, OW, N) in memory; viewed as (N, FN, OH, OW), no copy.
         return out.reshape(FN, oh, ow, N).transpose(3, 0, 1, 2)
@@ -241,7 +230,8 @@ class Convolution(Layer):
         self.grads["b"] = dout_rows.sum(axis=1)
         dW_rows = None  # (FN, FH*FW*C), summed over the blocks in a fixed order
         per_row = ow * N
-        for rows, cols in self._column_blocks(self.images, self.shifts, (FH, FW), (oh, ow)):
+        view = windows(self.padded, (FH, FW), self.stride, (oh, ow))
+        for rows, cols in self._column_blocks(view):
             part = dout_rows[:, rows.start * per_row: rows.stop * per_row] @ cols.T
             dW_rows = part if dW_rows is None else np.add(dW_rows, part, out=dW_rows)
         self.grads["W"] = np.ascontiguousarray(
@@ -251,7 +241,7 @@ class Convolution(Layer):
         if self.stride == 1:
             dx = self._input_gradient_stride_1(dout_rows.reshape(FN, oh, ow, N))
         else:
-            dx = self._input_gradient_scattered(dout_rows, (oh, ow))
+            dx = self._input_gradient_scattered(dout_rows, view.shape)
         return dx.transpose(3, 0, 1, 2)
 
     def _input_gradient_stride_1(self, dout: np.ndarray) -> np.ndarray:
@@ -261,29 +251,34 @@ class Convolution(Layer):
         forward, with one GEMM per block and no scatter-add."""
         W = self.params["W"]
         FN, C, FH, FW = W.shape
-        oh, ow, N = dout.shape[1:]
-        H, Wd = self.images.shape[1:3]
-        shifts = kernel_shifts((oh, ow), (H, Wd), (FH, FW), (FH - 1 - self.pad, FW - 1 - self.pad))
+        N = dout.shape[3]
+        (H, Wd), pad = self.in_hw, FH - 1 - self.pad
+        view = windows(pad_batch_last(dout, pad), (FH, FW), 1, (H, Wd))
         # (FN, C, FH, FW) flipped → (C, FH, FW, FN) → (C, FH*FW*FN): the columns' row order.
         flipped_rows = W[:, :, ::-1, ::-1].transpose(1, 2, 3, 0).reshape(C, -1)
-        return self._convolve(dout, flipped_rows, shifts, (FH, FW), (H, Wd)).reshape(C, H, Wd, N)
+        return self._convolve(view, flipped_rows).reshape(C, H, Wd, N)
 
-    def _input_gradient_scattered(self, dout_rows: np.ndarray, out_hw: tuple[int, int]) \
-            -> np.ndarray:
+    def _input_gradient_scattered(self, dout_rows: np.ndarray,
+                                  shape: tuple[int, ...]) -> np.ndarray:
         """`(FN, OH*OW*N)` → `(C, H, W, N)` for any stride: each block's column gradient
-        `W_rows.T · dout` added back onto the input elements the columns were read from."""
-        C, H, Wd, N = self.images.shape
-        FH, FW = self.params["W"].shape[2:]
-        dx = np.zeros((C, H, Wd, N), dout_rows.dtype)
-        per_row = out_hw[1] * N
-        row_bytes = FH * FW * C * per_row * dout_rows.itemsize
-        for rows, local in self._blocks(row_bytes, out_hw, self.shifts):
-            dcols, _ = scratch_array((FH * FW, C, rows.stop - rows.start, out_hw[1], N),
-                                     dout_rows.dtype)
+        `W_rows.T · dout` added back, offset by offset, onto the padded input elements its
+        columns were read from (`shape`: the windows view's); the padding's share is then cut
+        off."""
+        fh, fw, C, oh, ow, N = shape
+        dpadded = np.zeros(self.padded.shape, dout_rows.dtype)
+        targets = windows(dpadded, (fh, fw), self.stride, (oh, ow), writeable=True)
+        per_row = ow * N
+        row_bytes = fh * fw * C * per_row * dout_rows.itemsize
+        for rows in row_blocks(oh, row_bytes, self.COLUMN_BLOCK_BYTES):
+            n_rows = rows.stop - rows.start
+            dcols = scratch_array((fh, fw, C, n_rows, ow, N), dout_rows.dtype)
             np.matmul(self.W_rows.T, dout_rows[:, rows.start * per_row: rows.stop * per_row],
-                      out=dcols.reshape(FH * FW * C, -1))
-            scatter_add_columns(dcols, dx, local)
-        return dx
+                      out=dcols.reshape(fh * fw * C, -1))
+            for i in range(fh):
+                for j in range(fw):
+                    targets[i, j, :, rows] += dcols[i, j]
+        H, Wd = self.in_hw
+        return np.ascontiguousarray(dpadded[:, self.pad: self.pad + H, self.pad: self.pad + Wd])
 
 
 class Pooling(Layer):
