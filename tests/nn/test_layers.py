@@ -1,5 +1,7 @@
 """Every layer against numerical gradients (float64) and conv/pool against naive loops."""
 
+import weakref
+
 import numpy as np
 import pytest
 
@@ -180,6 +182,18 @@ def test_max_pooling_routes_gradient_to_the_argmax():
     layer = Pooling(2, 2, 2)
     assert layer.forward(x).item() == 5.0
     np.testing.assert_array_equal(layer.backward(np.array([[[[7.0]]]])), [[[[0, 7.0], [0, 0]]]])
+
+
+def test_max_pooling_routes_a_tie_to_the_first_maximum_and_keeps_no_input():
+    # As the book's argmax; found in forward, so the input (a convolution's whole output) can
+    # be freed as soon as it is pooled.
+    x = np.array([[[[4.0, 4.0], [4.0, 1.0]]]])
+    layer = Pooling(2, 2, 2)
+    layer.forward(x)
+    alive = weakref.ref(x)
+    del x
+    assert alive() is None
+    np.testing.assert_array_equal(layer.backward(np.array([[[[7.0]]]])), [[[[7.0, 0], [0, 0]]]])
 
 
 def exact_cross_entropy(x, labels):
