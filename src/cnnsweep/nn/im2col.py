@@ -1,5 +1,5 @@
 """The geometry convolution and pooling share (the output-size formula, window offsets) and
-the column matrices of convolution (im2col), built kernel offset by kernel offset.
+the column matrices of convolution (im2col), copied block by block from one strided view.
 
 Images have the book's logical shape `(N, C, H, W)`; a convolution works on them in memory as
 `(C, H, W, N)` ("batch-last", see layers.py), padded once (`pad_batch_last`). Its column matrix

@@ -288,7 +288,9 @@ class Pooling(Layer):
 
     Windows are visited by kernel offset: for each of the pool_h*pool_w offsets, one strided
     view holds that element of every window. A 2×2 max is then three elementwise maxima over
-    quarter-size arrays, several times faster than an argmax over a copied window axis.
+    quarter-size arrays, several times faster than an argmax over a copied window axis. Max
+    pooling's training forward also keeps, per offset, where that offset holds its window's
+    first maximum (the book's argmax): backward needs neither the input nor the output.
     """
 
     def __init__(self, pool_h: int, pool_w: int, stride: int = 1, pad: int = 0,
