@@ -308,7 +308,7 @@ class Pooling(Layer):
         ow = output_size(W, self.pool_w, self.pad, self.stride, layer="pool", window_name="size")
         fill = -np.inf if self.mode == "max" else 0.0
         padded = pad_images(x, self.pad, fill)
-        self.padded_shape, self.padded_layout = padded.shape, memory_order(padded)
+        self.padded_shape, self.padded_layout = padded.shape, memory_order(padded.strides)
         self.offsets = list(window_offsets(self.pool_h, self.pool_w, self.stride, oh, ow))
         first, *rest = self.offsets
         # order="K" keeps the input's memory order (a convolution's output is (C, OH, OW, N)
@@ -354,8 +354,7 @@ class Pooling(Layer):
         # (C, H, W, N) order its output was computed in: no copy there.
         dx = empty_in_order(self.padded_shape, self.padded_layout, dout.dtype, zeros=not tiled)
         if dout.strides != self.out_strides:  # bring the gradient into the output's layout
-            relaid = empty_in_order(dout.shape, memory_order_of_strides(self.out_strides),
-                                    dout.dtype)
+            relaid = empty_in_order(dout.shape, memory_order(self.out_strides), dout.dtype)
             relaid[...] = dout
             dout = relaid
         if self.mode == "avg":
@@ -377,13 +376,9 @@ class Pooling(Layer):
         return unpad_images(dx, self.pad)
 
 
-def memory_order(x: np.ndarray) -> tuple[int, ...]:
-    """x's axes from the slowest-varying in memory to the fastest."""
-    return memory_order_of_strides(x.strides)
-
-
-def memory_order_of_strides(strides: tuple[int, ...]) -> tuple[int, ...]:
-    # stable: axes of equal stride (length 1) keep their logical order
+def memory_order(strides: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes of an array with `strides`, from the slowest-varying in memory to the fastest
+    (a stable sort: axes of equal stride keep their logical order)."""
     return tuple(sorted(range(len(strides)), key=lambda axis: -abs(strides[axis])))
 
 
