@@ -29,7 +29,8 @@ from types import ModuleType
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-NETS = ("simple_convnet", "deep_convnet", "mlp")
+from book_nets import NETS, build_book_network
+
 HERE = Path(__file__).resolve().parents[1] / "src"
 
 
@@ -49,11 +50,8 @@ def import_engine(src: Path) -> ModuleType:
 
 def training_step(engine: ModuleType, net_name: str, threads: int,
                   blas: ThreadpoolController):
-    spec, init = {"simple_convnet": (engine.SimpleConvNetSpec(), "std"),
-                  "deep_convnet": (engine.DeepConvNetSpec(), "he"),
-                  "mlp": (engine.MLPSpec(), "he")}[net_name]
     rng = np.random.default_rng(0)
-    net = engine.build_network(spec, init=init, rng=rng)
+    net = build_book_network(engine, net_name, rng)
     # Threads as a run uses them: split over where the network can (one BLAS thread each),
     # BLAS threads otherwise (and for an engine without the split).
     split = getattr(net, "set_threads", lambda n: 1)(threads)

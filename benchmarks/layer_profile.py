@@ -18,16 +18,14 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from cnnsweep.nn import DeepConvNetSpec, MLPSpec, SimpleConvNetSpec, build_network, make_optimizer
-
-SPECS = {"simple_convnet": (SimpleConvNetSpec(), "std"), "deep_convnet": (DeepConvNetSpec(), "he"),
-         "mlp": (MLPSpec(), "he")}
+import cnnsweep.nn
+from book_nets import NETS, build_book_network
+from cnnsweep.nn import make_optimizer
 
 
 def profile(net_name: str, repeats: int) -> tuple[list[tuple[str, float, float]], float]:
-    spec, init = SPECS[net_name]
     rng = np.random.default_rng(0)
-    net = build_network(spec, init=init, rng=rng)
+    net = build_book_network(cnnsweep.nn, net_name, rng)
     opt = make_optimizer("adam", lr=0.001)
     x = rng.random((100, 1, 28, 28), dtype=np.float32)
     t = rng.integers(0, 10, 100)
@@ -66,7 +64,7 @@ def profile(net_name: str, repeats: int) -> tuple[list[tuple[str, float, float]]
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--net", choices=SPECS, default="deep_convnet")
+    parser.add_argument("--net", choices=NETS, default="deep_convnet")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()

@@ -36,7 +36,7 @@ import sys
 import time
 from itertools import pairwise
 
-NETS = ("simple_convnet", "deep_convnet", "mlp")
+from book_nets import NETS
 
 
 def peak_rss_mib() -> float:
@@ -59,19 +59,12 @@ def ours(net_name: str, threads: int, steps: int, repeats: int, batch: int = 100
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from cnnsweep.nn import (
-        DeepConvNetSpec,
-        MLPSpec,
-        SimpleConvNetSpec,
-        build_network,
-        make_optimizer,
-    )
+    import cnnsweep.nn
+    from book_nets import build_book_network
+    from cnnsweep.nn import make_optimizer
 
-    spec, init = {"simple_convnet": (SimpleConvNetSpec(), "std"),
-                  "deep_convnet": (DeepConvNetSpec(), "he"),
-                  "mlp": (MLPSpec(), "he")}[net_name]
     rng = np.random.default_rng(0)
-    net = build_network(spec, init=init, rng=rng)
+    net = build_book_network(cnnsweep.nn, net_name, rng)
     # Threads as a run uses them: the network splits each batch over them where it can (one
     # BLAS thread each); otherwise (an engine without it) they are BLAS threads.
     split = getattr(net, "set_threads", lambda n: 1)(threads)
