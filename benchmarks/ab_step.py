@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import statistics
 import sys
 import time
@@ -93,6 +94,12 @@ def main() -> None:
                         help="steps per side (default: deep_convnet 40, others 200)")
     args = parser.parse_args()
     engines = {"other": import_engine(args.other.resolve()), "ours": import_engine(HERE)}
+    # As a run (experiment.py) does, for both engines: the setting is the process's.
+    allocator = HERE / "cnnsweep" / "nn" / "allocator.py"
+    spec = importlib.util.spec_from_file_location("allocator", allocator)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.keep_freed_memory()
     blas = ThreadpoolController()
     print(f"ours = {HERE}, other = {args.other}; float32, batch 100, steps interleaved in one "
           f"process")

@@ -27,6 +27,7 @@ from cnnsweep import runfolder
 from cnnsweep.build import build_run
 from cnnsweep.data.datasets import load
 from cnnsweep.interrupts import CURRENT, Interrupted, while_training
+from cnnsweep.nn.allocator import keep_freed_memory
 from cnnsweep.nn.networks import network_from_plan
 from cnnsweep.runfolder import RunWriter, Status
 from cnnsweep.runlock import RunLock
@@ -110,6 +111,7 @@ def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict) -> Non
     # otherwise they are BLAS's: either way a fixed count gives the same numbers anywhere.
     split = network.set_threads(parts.run.threads)
     blas_threads = 1 if split > 1 else parts.run.threads
+    keep_freed_memory()  # every step reuses the last one's memory instead of faulting it in
     with RunWriter(run_dir) as writer, threadpool_limits(limits=blas_threads):
         result = train(network, parts.optimizer, data.x_train, data.t_train, data.x_test,
                        data.t_test, parts.training, rng,
