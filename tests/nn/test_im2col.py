@@ -1,4 +1,5 @@
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -158,6 +159,18 @@ def test_scratch_arrays_share_one_buffer_per_thread():
     thread.start()
     thread.join()
     assert not np.shares_memory(other[0], a)
+
+
+def test_a_scratch_shape_asked_again_after_the_buffer_grew_lies_in_the_new_buffer():
+    def in_a_new_thread():  # whose buffer starts empty
+        small = scratch_array((3, 3), np.float32)
+        assert scratch_array((3, 3), np.float32) is small  # made once per buffer
+        large = scratch_array((100,), np.float32)  # a new buffer
+        again = scratch_array((3, 3), np.float32)
+        assert np.shares_memory(again, large) and not np.shares_memory(again, small)
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(in_a_new_thread).result()
 
 
 @pytest.mark.parametrize(("shape", "fh", "stride", "pad"), GEOMETRIES)

@@ -15,6 +15,7 @@ as the references.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 
@@ -129,10 +130,18 @@ _thread_scratch = threading.local()
 def scratch_array(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """A C-contiguous array of `shape` in this thread's scratch buffer, valid until the next call
     from the same thread. The column blocks of all convolutions share the buffer: each lives
-    only inside one forward or backward call, and one thread runs one layer at a time."""
+    only inside one forward or backward call, and one thread runs one layer at a time. A step
+    asks for the same few shapes a few hundred times, so each shape's view is made once (per
+    buffer: a larger request replaces the buffer and forgets the views)."""
+    key = (shape, dtype)
+    views = getattr(_thread_scratch, "views", {})
+    if key in views:
+        return views[key]
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     buffer = getattr(_thread_scratch, "buffer", None)
     if buffer is None or buffer.nbytes < nbytes:
         buffer = _thread_scratch.buffer = np.empty(nbytes, np.uint8)
-    return buffer[:nbytes].view(dtype).reshape(shape)
+        views = _thread_scratch.views = {}
+    views[key] = buffer[:nbytes].view(dtype).reshape(shape)
+    return views[key]
