@@ -169,7 +169,8 @@ class Convolution(Layer):
     # Per block of columns. Steps of two networks interleaved in one process (batch 100): a
     # DeepConvNet's at 2 MiB ran 6-8% faster than at 8 MiB with one thread and 3-7% with two
     # (the block stays in cache between its copy and its GEMM); at 1 MiB and below, two threads
-    # lost 4-14% (more NumPy calls, each taking the GIL). SimpleConvNet: 1.07× / 1.01×.
+    # lost 4-14% (more NumPy calls, each taking the GIL); 4 MiB ran 1.00× / 0.97× of 2 MiB.
+    # SimpleConvNet: 1.07× / 1.01×.
     COLUMN_BLOCK_BYTES = 2 << 20
 
     def __init__(self, W: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0,

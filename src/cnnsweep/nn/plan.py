@@ -100,7 +100,7 @@ class BatchNormPlan(LayerPlan):
 class ReluPlan(LayerPlan):
     def build(self, ctx: BuildContext) -> Layer:
         # In place is safe here: no layer that a planner emits keeps a reference to its output
-        # or to the gradient it receives, but max pooling (see Planner.pool).
+        # or to the gradient it receives (max pooling keeps routes, not its output).
         return Relu(inplace=True)
 
 
@@ -160,9 +160,9 @@ class Planner:
         # of rectified values is the rectified max; the gradient reaches a window's first
         # maximum when that is positive and nothing otherwise, either way), and the ReLU then
         # touches a window's share of the elements. Same numbers to the bit
-        # (tests/nn/test_plan.py). The ReLU may work in place although pooling keeps its output
-        # to route the gradient: it changes only windows whose maximum is not positive, and
-        # those receive no gradient from it, so where pooling would route it does not matter.
+        # (tests/nn/test_plan.py). The ReLU works in place on pooling's output, after pooling
+        # has found its routes: it zeroes only windows whose maximum is not positive, and those
+        # then receive no gradient, so where pooling routes theirs does not matter.
         relu_before = mode == "max" and self.layers and type(self.layers[-1]) is ReluPlan
         if relu_before:
             self.layers.pop()
