@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import statistics
 import sys
 import time
@@ -30,7 +29,7 @@ from types import ModuleType
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from book_nets import NETS, build_book_network
+from book_nets import NETS, build_book_network, keep_freed_memory_as_a_run
 
 HERE = Path(__file__).resolve().parents[1] / "src"
 
@@ -95,11 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     engines = {"other": import_engine(args.other.resolve()), "ours": import_engine(HERE)}
     # As a run (experiment.py) does, for both engines: the setting is the process's.
-    allocator = HERE / "cnnsweep" / "nn" / "allocator.py"
-    spec = importlib.util.spec_from_file_location("allocator", allocator)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.keep_freed_memory()
+    keep_freed_memory_as_a_run(engines["ours"])
     blas = ThreadpoolController()
     print(f"ours = {HERE}, other = {args.other}; float32, batch 100, steps interleaved in one "
           f"process")

@@ -19,9 +19,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import cnnsweep.nn
-from book_nets import NETS, build_book_network
+from book_nets import NETS, build_book_network, keep_freed_memory_as_a_run
 from cnnsweep.nn import make_optimizer
-from cnnsweep.nn.allocator import keep_freed_memory
 
 
 def profile(net_name: str, repeats: int) -> tuple[list[tuple[str, float, float]], float]:
@@ -69,7 +68,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
-    keep_freed_memory()  # as a run does
+    keep_freed_memory_as_a_run(cnnsweep.nn)
     with threadpool_limits(args.threads):
         rows, step = profile(args.net, args.repeats)
     print(f"{args.net}, {args.threads} BLAS thread(s), medians of {args.repeats} steps, ms")

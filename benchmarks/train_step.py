@@ -60,16 +60,10 @@ def ours(net_name: str, threads: int, steps: int, repeats: int, batch: int = 100
     from threadpoolctl import threadpool_limits
 
     import cnnsweep.nn
-    from book_nets import build_book_network
+    from book_nets import build_book_network, keep_freed_memory_as_a_run
     from cnnsweep.nn import make_optimizer
 
-    try:
-        from cnnsweep.nn.allocator import keep_freed_memory
-    except ImportError:
-        def keep_freed_memory() -> bool:
-            return False
-
-    keep_freed_memory()  # as a run does (an engine without it: as glibc does by default)
+    keep_freed_memory_as_a_run(cnnsweep.nn)
     rng = np.random.default_rng(0)
     net = build_book_network(cnnsweep.nn, net_name, rng)
     # Threads as a run uses them: the network splits each batch over them where it can (one
