@@ -162,3 +162,20 @@ def test_weight_decay_adds_half_lambda_sum_of_squared_weights():
     (_, g_plain), (_, g_decayed) = plain.loss_and_gradient(x, t), decayed.loss_and_gradient(x, t)
     np.testing.assert_allclose(g_decayed["W1"], g_plain["W1"] + 0.1 * plain.params["W1"], rtol=1e-5)
     np.testing.assert_array_equal(g_decayed["b1"], g_plain["b1"])
+
+
+@pytest.mark.parametrize("spec, passes", [
+    (MLPSpec(), [1000]),  # its largest output, 100 units, is 400 KB for all 1,000 images
+    (SimpleConvNetSpec(), [100] * 10),  # 30×24×24 floats each: 6.6 MB per 100 images
+    (DeepConvNetSpec(), [100] * 10),
+])
+def test_evaluation_passes_as_many_images_as_the_largest_activation_allows(spec, passes):
+    net = build_network(spec, init="he", rng=np.random.default_rng(0))
+    first = net.layers[0][1]
+    seen, forward = [], first.forward
+    first.forward = lambda x, train=True: seen.append(len(x)) or forward(x, train)
+    x = np.random.default_rng(1).random((1000, 1, 28, 28), dtype=np.float32)
+    scores = net.predict(x)
+    assert seen == passes
+    net.eval_chunk = 100
+    np.testing.assert_allclose(scores, net.predict(x), rtol=1e-5, atol=1e-5)

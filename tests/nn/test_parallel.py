@@ -55,7 +55,7 @@ def test_split_gives_the_loss_gradients_and_masks_of_one_thread(name, threads, n
 def test_split_evaluation_gives_the_scores_of_one_thread_in_order(name):
     x, _ = batch(23)
     one, split = network(name), network(name, 3)
-    one.EVAL_CHUNK = split.EVAL_CHUNK = 4  # six chunks dealt to three copies
+    one.eval_chunk = split.eval_chunk = 4  # six chunks dealt to three copies
     np.testing.assert_allclose(split.predict(x), one.predict(x), rtol=1e-12)
 
 

@@ -97,7 +97,8 @@ class Relu(Layer):
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         """x: any shape → the same shape (and memory layout)."""
         out = np.maximum(x, 0, out=x if self.inplace else None)
-        self.positive = out > 0
+        if train:  # evaluation has no backward: its mask would be a pass over the output wasted
+            self.positive = out > 0
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
