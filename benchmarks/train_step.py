@@ -2,7 +2,8 @@
 CPU in the same run, each in its own process, at 1 and 2 threads; and the step's peak memory.
 
     python benchmarks/train_step.py [--net simple_convnet deep_convnet mlp] [--threads 1 2]
-        [--rounds 3] [--repeats 5] [--before OTHER_CHECKOUT/src] [--ceiling]
+        [--rounds 3] [--repeats 5] [--before OTHER_CHECKOUT/src] [--before-python PYTHON]
+        [--ceiling]
     pip install -e '.[bench]'   # adds the PyTorch peer (torch==2.13.0, CPU)
 
 The networks are the book's, float32, 1×28×28 inputs, batch 100 for training and 1000 for
@@ -16,6 +17,11 @@ thread each, `Network.set_threads`; BLAS threads for an engine without it) and
 `torch.set_num_threads` for PyTorch. Peak memory is the growth of the process's peak RSS over
 its size before the first step. The machine is shared and its speed drifts: the sides take
 turns (`--rounds`), and the ratios are of medians.
+
+`--before-python` runs the "before" side under another interpreter (with numpy and threadpoolctl
+installed; the engine is found through PYTHONPATH, this checkout's src/ unless `--before` says
+otherwise): `--before-python /path/to/python3.13t` compares a free-threaded CPython, no GIL,
+with this one.
 
 `--ceiling` also times what N cores give this engine when nothing is shared: N processes at
 once, each training on 1/N of the batch with one thread, their images/s added. A batch split
@@ -35,6 +41,7 @@ import subprocess
 import sys
 import time
 from itertools import pairwise
+from pathlib import Path
 
 from book_nets import NETS
 
@@ -140,11 +147,11 @@ def torch_peer(net_name: str, threads: int, steps: int, repeats: int) -> dict:
 
 
 def worker(kind: str, net: str, threads: int, steps: int, repeats: int,
-           src: str | None = None) -> dict | None:
+           src: str | None = None, python: str | None = None) -> dict | None:
     if kind == "ceiling":  # at one thread it is `ours` again
         return ceiling(net, threads, steps, repeats, src) if threads > 1 else None
-    cmd = [sys.executable, __file__, "--worker", kind, "--net", net, "--threads", str(threads),
-           "--steps", str(steps), "--repeats", str(repeats)]
+    cmd = [python or sys.executable, __file__, "--worker", kind, "--net", net,
+           "--threads", str(threads), "--steps", str(steps), "--repeats", str(repeats)]
     env = {**os.environ, "PYTHONPATH": src} if src else None
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -178,16 +185,17 @@ def ceiling(net: str, threads: int, steps: int, repeats: int, src: str | None) -
             "infer": [], "peak_mib": float("nan")}
 
 
-def alternating(kinds: dict[str, tuple[str, str | None]], net: str, thread_counts: list[int],
+def alternating(kinds: dict[str, tuple[str, str | None, str | None]], net: str,
+                thread_counts: list[int],
                 steps: int, repeats: int, rounds: int) -> dict[tuple[str, int], dict | None]:
     """Each (side, threads) worker `rounds` times, taking turns, its timings pooled: on a
     shared machine whose speed drifts, every side and thread count sees the same stretches."""
     pooled: dict[tuple[str, int], dict | None] = {}
     for _ in range(rounds):
         for threads in thread_counts:
-            for name, (kind, src) in kinds.items():
+            for name, (kind, src, python) in kinds.items():
                 key = (name, threads)
-                result = worker(kind, net, threads, steps, repeats, src)
+                result = worker(kind, net, threads, steps, repeats, src, python)
                 if result is None or pooled.get(key, {}) is None:
                     pooled[key] = None
                     continue
@@ -210,6 +218,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--before", metavar="SRC",
                         help="also time the engine in SRC (another checkout's src/), as 'before'")
+    parser.add_argument("--before-python", metavar="PYTHON",
+                        help="run the 'before' side under this interpreter (default: this one)")
     parser.add_argument("--ceiling", action="store_true",
                         help="also time N processes at once, each training on 1/N of the batch "
                         "with one thread: what N cores give when nothing is shared")
@@ -223,15 +233,18 @@ def main() -> None:
         fn = ours if args.worker == "ours" else torch_peer
         print(json.dumps(fn(args.net[0], args.threads[0], args.steps, args.repeats)))
         return
-    kinds: dict[str, tuple[str, str | None]] = {"ours": ("ours", None)}
+    if args.before_python and not args.before:
+        args.before = str(Path(__file__).resolve().parents[1] / "src")
+    kinds: dict[str, tuple[str, str | None, str | None]] = {"ours": ("ours", None, None)}
     if args.before:
-        kinds["before"] = ("ours", args.before)
-    kinds["pytorch"] = ("torch", None)
+        kinds["before"] = ("ours", args.before, args.before_python)
+    kinds["pytorch"] = ("torch", None, None)
     if args.ceiling:
-        kinds["ceiling"] = ("ceiling", None)
+        kinds["ceiling"] = ("ceiling", None, None)
     med = statistics.median
     print(f"float32; medians of {args.rounds} x {args.repeats} timings, sides taking turns, "
           f"each in its own process; PyTorch CPU {'and the engine before ' if args.before else ''}"
+          f"{f'(under {args.before_python}) ' if args.before_python else ''}"
           f"beside ours")
     head = f"{'net':<15} {'threads':>7} {'what':<22} {'ours':>9}"
     if args.before:
