@@ -27,6 +27,15 @@ from cnnsweep.nn.layers import (
 from cnnsweep.nn.parallel import BatchSplit
 from cnnsweep.nn.plan import BuildContext, LayerPlan
 
+# Evaluation's chunks: at least 100 images, more while a chunk's largest layer output stays
+# within 4 MiB. Inference of 1,000 images in chunks of 50 / 100 / 200 / 500 / 1,000, ms,
+# interleaved in one process per network, one thread: DeepConvNet (largest output 49 KiB per
+# image) 442 / 430 / 435 / 516 / 712, SimpleConvNet (68 KiB) 68 / 66 / 74 / 68 / 89: beyond
+# 100-200 images the activations fall out of the caches. The book's MLP (400 bytes) 4.8 / 3.8 /
+# 3.6 / 3.7 / 3.5, and with two (BLAS) threads 5.1 / 4.3 / 2.7 / 2.3 / 2.3: its GEMMs need rows.
+MIN_EVAL_CHUNK = 100
+EVAL_CHUNK_BYTES = 4 << 20
+
 
 class Network:
     """Layers in order plus softmax-with-loss; `params` maps `W1`, `b1`, … to the layers' arrays.
@@ -36,7 +45,7 @@ class Network:
     """
 
     def __init__(self, layers: list[tuple[str, Layer]], weight_decay: float = 0.0,
-                 eval_chunk: int = 100) -> None:
+                 eval_chunk: int = MIN_EVAL_CHUNK) -> None:
         self.layers = layers
         self.eval_chunk = eval_chunk  # images per evaluation pass: evaluation_chunk()
         self._stack = [layer for _, layer in layers]
@@ -154,16 +163,6 @@ def build_network(spec: Architecture, input_shape: Sequence[int] = (1, 28, 28),
     """Build the network of `spec` for inputs of `input_shape` (per sample, e.g. (1, 28, 28))."""
     return network_from_plan(plan_network(spec, input_shape, n_classes), init=init, rng=rng,
                              dtype=dtype, weight_decay=weight_decay)
-
-
-# Evaluation's chunks: at least 100 images, more while a chunk's largest layer output stays
-# within 4 MiB. Inference of 1,000 images, ms, chunks of 50 / 100 / 200 / 500 / 1,000, one
-# process each: DeepConvNet (largest output 49 KiB per image) 442 / 430 / 435 / 516 / 712 at one
-# thread, the activations of more than 100 images falling out of the caches;
-# SimpleConvNet (68 KiB) 68 / 66 / 74 / 68 / 89; the book's MLP (400 bytes) 4.8 / 3.8 / 3.6 /
-# 3.7 / 3.5, and with two (BLAS) threads 5.1 / 4.3 / 2.7 / 2.3 / 2.3: its GEMMs need rows.
-MIN_EVAL_CHUNK = 100
-EVAL_CHUNK_BYTES = 4 << 20
 
 
 def evaluation_chunk(plan: Sequence[LayerPlan], dtype: np.dtype) -> int:
