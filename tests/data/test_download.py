@@ -3,6 +3,8 @@
 import gzip
 import hashlib
 import http.server
+import io
+import re
 import sys
 import threading
 from typing import ClassVar
@@ -12,7 +14,7 @@ import pytest
 
 from cnnsweep.data.download import DownloadError, RemoteFile, download
 from cnnsweep.data.idx import read_idx, write_idx
-from cnnsweep.data.mnist import locate_mnist
+from cnnsweep.data.mnist import MissingDataError, locate_mnist
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -111,3 +113,41 @@ def test_locate_downloads_only_the_missing_files(server, tmp_path):
     paths = locate_mnist(data, fetch=True, mirrors=(f"{url}/m",), files=files, progress=None)
     assert paths["x_train"] == data / "x_train-idx"
     assert paths["t_test"] == data / "t_test-idx.gz"
+
+
+def test_a_mistyped_folder_says_no_files_first_and_is_not_left_behind(server, tmp_path):
+    url, routes = server  # serves nothing: every download fails with 404
+    files = {key: fake_file(tmp_path, f"{key}-idx")[0]
+             for key in ("x_train", "t_train", "x_test", "t_test")}
+    typo = tmp_path / "mnst" / "nested"
+    progress = io.StringIO()
+    with pytest.raises(MissingDataError) as caught:
+        locate_mnist(typo, fetch=True, mirrors=(f"{url}/m",), files=files, progress=progress)
+    assert progress.getvalue().startswith(f"No MNIST files in {typo}: downloading them")
+    message = str(caught.value)
+    assert message.startswith(f"no MNIST files in {typo}, and downloading them failed. Check "
+                              "the path for a typo, put x_train-idx(.gz), t_train-idx(.gz), "
+                              "x_test-idx(.gz), t_test-idx(.gz) there")
+    assert "dataset.download=false" in message and "404" in message
+    assert not (tmp_path / "mnst").exists()  # the folders the attempt created are gone
+
+
+def test_a_failed_download_keeps_the_files_it_verified(server, tmp_path):
+    url, routes = server
+    files = {}
+    for key in ("x_train", "t_train", "x_test", "t_test"):
+        files[key], blob, _ = fake_file(tmp_path, f"{key}-idx")
+        if key != "x_test":
+            routes[f"/m/{key}-idx.gz"] = (blob, "ok")
+    data = tmp_path / "new"
+    with pytest.raises(MissingDataError, match=r"no MNIST files in .*downloading them failed"):
+        locate_mnist(data, fetch=True, mirrors=(f"{url}/m",), files=files, progress=None)
+    assert sorted(p.name for p in data.iterdir()) == ["t_train-idx.gz", "x_train-idx.gz"]
+
+
+def test_a_data_dir_that_is_a_file_is_named_as_such(tmp_path):
+    path = tmp_path / "mnist.gz"
+    path.write_bytes(b"not a folder")
+    expected = rf"{re.escape(str(path))} is a file, not a folder: point dataset.data_dir"
+    with pytest.raises(MissingDataError, match=expected):
+        locate_mnist(path, fetch=True, progress=None)

@@ -13,7 +13,7 @@ import numpy as np
 
 from cnnsweep.data.cache import default_cache_dir
 from cnnsweep.data.datasets import SPLITS, DatasetSource
-from cnnsweep.data.download import RemoteFile, download, verify
+from cnnsweep.data.download import DownloadError, RemoteFile, download, verify
 from cnnsweep.data.idx import IdxError, parse_idx, read_idx_bytes
 
 # Checksums of the decompressed files, as published (see also ../shared/data/mnist/README.md).
@@ -58,23 +58,63 @@ def find_file(data_dir: Path, name: str) -> Path | None:
     return None
 
 
+def _first_missing_folder(path: Path) -> Path | None:
+    """The outermost folder of `path` that does not exist yet (what a download would create)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def _remove_empty_folders(path: Path, up_to: Path) -> None:
+    """Remove `path` and its parents up to `up_to` (included) while they are empty."""
+    for folder in (path, *path.parents):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or already gone
+            return
+        if folder == up_to:
+            return
+
+
 def locate_mnist(data_dir: Path, *, fetch: bool = False, mirrors: tuple[str, ...] = MNIST_MIRRORS,
                  files: dict[str, RemoteFile] = MNIST_FILES,
                  progress: TextIO | None = sys.stderr) -> dict[str, Path]:
-    """Paths of the four files in `data_dir`, downloading the missing ones when `fetch` is set."""
+    """Paths of the four files in `data_dir`, downloading the missing ones when `fetch` is set.
+
+    A failed download leaves no folder it created behind (a mistyped path stays absent), keeps
+    the files it did verify, and says first that the files were not found where looked."""
     data_dir = Path(data_dir).expanduser()
+    where = "dataset.data_dir (or MNIST_DIR)"
+    if data_dir.exists() and not data_dir.is_dir():
+        raise MissingDataError(f"{data_dir} is a file, not a folder: point {where} at the "
+                               "folder that holds the four MNIST IDX files")
     found = {key: find_file(data_dir, remote.name) for key, remote in files.items()}
     missing = [key for key, path in found.items() if path is None]
+    names = ", ".join(f"{files[k].name}(.gz)" for k in missing)
+    not_found = (f"no MNIST files in {data_dir}" if len(missing) == len(files)
+                 else f"MNIST files missing in {data_dir}")
+    place = (f"put {names} there (gzipped or not), or point {where} at a folder that has "
+             "them")
     if missing and fetch:
-        for key in missing:
-            found[key] = download(files[key], data_dir, mirrors, progress=progress)
+        if progress is not None:
+            print(f"{not_found[0].upper()}{not_found[1:]}: downloading them", file=progress)
+        created = _first_missing_folder(data_dir)
+        try:
+            for key in missing:
+                found[key] = download(files[key], data_dir, mirrors, progress=progress)
+        except DownloadError as exc:
+            if created is not None:
+                _remove_empty_folders(data_dir, created)
+            raise MissingDataError(
+                f"{not_found}, and downloading them failed. Check the path for a typo, {place}; "
+                f"dataset.download=false stops trying to download. The attempts: {exc}") from None
         missing = []
     if missing:
-        names = ", ".join(f"{files[k].name}(.gz)" for k in missing)
-        raise MissingDataError(
-            f"MNIST files missing in {data_dir}: {names}. Put the four IDX files there (gzipped "
-            "or not), point dataset.data_dir or MNIST_DIR at a folder that has them, or allow "
-            "dataset.download=true to fetch them (needs network)")
+        raise MissingDataError(f"{not_found}. {place[0].upper()}{place[1:]}, or allow "
+                               "dataset.download=true to fetch them (needs network)")
     return found  # type: ignore[return-value]
 
 
