@@ -168,6 +168,30 @@ def test_an_unknown_key_fails_before_training_with_a_suggestion(tmp_path, overri
     assert not (tmp_path / "bad" / "history.csv").exists()
 
 
+PLAIN_UNKNOWN_KEYS = [
+    (["trainer.epoch=3"], "trainer.epoch is not a config key: did you mean trainer.epochs?"),
+    (["-m", "trainer.epoch=3,4"], "trainer.epoch is not a config key: did you mean "
+                                  "trainer.epochs?"),
+    (["dataset.data_dir=/x"], "dataset.data_dir is a setting of dataset=mnist, not of the "
+                              "selected option; select dataset=mnist, or leave dataset.data_dir "
+                              "out"),
+    (["optimizer.momentum=0.5"], "optimizer.momentum is a setting of optimizer=momentum, "
+                                 "nesterov, not of the selected option"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), PLAIN_UNKNOWN_KEYS)
+def test_a_plain_override_of_an_unknown_key_gets_the_same_hint_as_its_plus_form(
+        tmp_path, args, message):
+    # Hydra's own advice for these is "To append to your config use +trainer.epoch=3".
+    proc = run_py(*args, *TINY, "hydra.run.dir=bad", "hydra.sweep.dir=bad", cwd=tmp_path)
+    assert proc.returncode == 1
+    key = args[-1].split("=")[0]
+    assert proc.stderr.startswith(f"Could not override '{key}': {message}"), proc.stderr
+    assert "To append" not in proc.stderr
+    assert not list(tmp_path.rglob("summary.json"))  # no run started
+
+
 @pytest.mark.parametrize("args", [["arch=mlp", "+conv.filter_num=3"],
                                   ["-m", "arch=mlp,simple_convnet", "pool.size=3"]])
 def test_a_key_of_an_architecture_not_selected_names_the_one_that_has_it(tmp_path, args):

@@ -142,6 +142,38 @@ def options_having(key: str) -> tuple[str, list[str]]:
     return top, [name for name, keys in options.get(top, {}).items() if relative in keys]
 
 
+def _common_keys() -> set[str]:
+    """The keys every run has, whichever options it selected."""
+    return {*(f"init.{k}" for k in _fields(WeightInit)),
+            *(f"trainer.{k}" for k in _fields(TrainSettings) + _fields(RunSettings)),
+            *(f"compare.{k}" for k in [*_fields(CompareOptions), "enabled"]),
+            "network", "seed"}
+
+
+def every_key() -> set[str]:
+    """Every key some choice of options has (for hints where the choice is not known yet)."""
+    options = _group_keys()
+    return {*_common_keys(), *(k for keys in options["arch"].values() for k in keys),
+            *(f"{group}.{k}" for group in ("optimizer", "dataset")
+              for keys in options[group].values() for k in keys)}
+
+
+def unknown_key_message(key: str, valid: set[str], chosen: Mapping[str, Any] | None = None) -> str:
+    """Why `key` is not in the config, and the fix: the options that have it (`chosen` names
+    the selected ones, when known), else the closest valid key, else where the keys are listed."""
+    group, having = options_having(key)
+    if having:
+        selected = f"{group}={chosen.get(group)}" if chosen and chosen.get(group) \
+            else "the selected option"
+        return (f"{key} is a setting of {group}={', '.join(having)}, not of {selected}; "
+                f"select {group}={having[0]}, or leave {key} out")
+    close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else \
+        f"the keys are {', '.join(sorted(k for k in valid if '.' not in k))}, and those " \
+        "of dataset, optimizer, init, trainer and compare (python run.py --cfg job)"
+    return f"{key} is not a config key: {hint}"
+
+
 def check_keys(config: Mapping[str, Any]) -> None:
     """Every key of `config` must be a setting of the options it selected: a key added with
     `+` (which Hydra's schema lets through) or set for another option fails here, with the
@@ -151,27 +183,14 @@ def check_keys(config: Mapping[str, Any]) -> None:
               "dataset": config.get("dataset", {}).get("name"), "arch": config.get("network")}
     valid = {*(f"optimizer.{k}" for k in options["optimizer"].get(chosen["optimizer"], [])),
              *(f"dataset.{k}" for k in options["dataset"].get(chosen["dataset"], [])),
-             *options["arch"].get(chosen["arch"], []),
-             *(f"init.{k}" for k in _fields(WeightInit)),
-             *(f"trainer.{k}" for k in _fields(TrainSettings) + _fields(RunSettings)),
-             *(f"compare.{k}" for k in [*_fields(CompareOptions), "enabled"]),
-             "network", "seed"}
+             *options["arch"].get(chosen["arch"], []), *_common_keys()}
     other_arch = {k for names in options["arch"].values() for k in names} - valid
     # Another architecture's key, left unset (null), is fine: `conv: null` under arch=mlp.
     unset_elsewhere = other_arch | {k.split(".")[0] for k in other_arch}
     for key, value in _flat(config):
         if key in valid or (key in unset_elsewhere and value is None):
             continue
-        group, having = options_having(key)
-        if having:
-            raise ConfigError(f"{key} is a setting of {group}={', '.join(having)}, not of "
-                              f"{group}={chosen.get(group)}; select one of those, or leave {key} "
-                              "out")
-        close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]}?" if close else \
-            f"the keys are {', '.join(sorted(k for k in valid if '.' not in k))}, and those " \
-            "of dataset, optimizer, init, trainer and compare (python run.py --cfg job)"
-        raise ConfigError(f"{key} is not a config key: {hint}")
+        raise ConfigError(unknown_key_message(key, valid, chosen))
 
 
 def _flat(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import signal
 import sys
@@ -234,12 +235,29 @@ def _override_error(override: str, exc: BaseException) -> str:
             f"because the selected options have no {parent} settings; {fix}")
 
 
+def _unknown_override(exc: BaseException) -> str | None:
+    """For Hydra's "Could not override 'trainer.epoch'" (a key the schema lacks), the same hint
+    as a `+` override gets from `build.check_keys`, instead of Hydra's advice to append it."""
+    match = re.match(r"Could not override '([^']+)'", str(exc))
+    unknown_key = ("ConfigKeyError", "ConfigAttributeError")
+    if match is None or type(exc.__cause__).__name__ not in unknown_key:
+        return None
+    from cnnsweep.build import every_key, unknown_key_message
+
+    key = match.group(1)
+    return f"Could not override '{key}': {unknown_key_message(key, every_key())}"
+
+
 def _failed(exc: Exception, show_traceback: bool) -> int:
     """An exception that escaped Hydra: a composition error (printed as Hydra prints it), or a
     failed launcher during a multirun (its table, report and resume command)."""
     from hydra.errors import CompactHydraException
 
     if isinstance(exc, CompactHydraException) and not show_traceback:
+        unknown = _unknown_override(exc)
+        if unknown is not None:
+            print(unknown, file=sys.stderr)
+            return 1
         print(exc, file=sys.stderr)
         if exc.__cause__ is not None and "omegaconf" in type(exc.__cause__).__module__:
             print(exc.__cause__, file=sys.stderr)
