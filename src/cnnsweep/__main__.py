@@ -1,8 +1,9 @@
-"""`python -m cnnsweep [overrides]`: one run, or a sweep with -m (the same as `cnnsweep run`)."""
+"""`python -m cnnsweep [run] [overrides]` and `python -m cnnsweep compare DIR…`: the same words
+as the `cnnsweep` command."""
 
 import sys
 
-from cnnsweep.app import run
+from cnnsweep.cli import main
 
 if __name__ == "__main__":
-    sys.exit(run(sys.argv[1:], program="python -m cnnsweep"))
+    sys.exit(main(sys.argv[1:], program="python -m cnnsweep"))

@@ -14,8 +14,9 @@ import hydra
 from omegaconf import DictConfig
 
 from cnnsweep.experiment import main as run_experiment
+from cnnsweep.help import help_text, shown_program
 from cnnsweep.interrupts import CURRENT, guard
-from cnnsweep.schema import register_configs
+from cnnsweep.schema import builtin_sweeps, register_configs
 
 
 def config_dir() -> Path:
@@ -31,12 +32,16 @@ def config_dir() -> Path:
 def run(argv: list[str], program: str = "cnnsweep run",
         config_path: Path | None = None) -> int:
     """Run the Hydra application on `argv` (overrides, -m, --cfg, --config-dir, …)."""
+    config_path = config_path or config_dir()
+    if "--help" in argv or "-h" in argv:
+        print(help_text(shown_program(program), config_path, Path(builtin_sweeps()[7:]) / "sweep"))
+        return 0
     register_configs()
 
     def task(cfg: DictConfig) -> float:
         return run_experiment(cfg)
 
-    app = hydra.main(version_base="1.3", config_path=str(config_path or config_dir()),
+    app = hydra.main(version_base="1.3", config_path=str(config_path),
                      config_name="config")(task)
     CURRENT.argv = [program, *argv]
     sys.argv = [program, *argv]  # Hydra reads its command line from sys.argv

@@ -1,21 +1,23 @@
 """The `cnnsweep` command: `cnnsweep run [overrides]` trains (one run, or a sweep with -m) with
-the shipped configs; `cnnsweep compare DIR... [--by KEY ...] [--metric M] [--out DIR]` compares."""
+the shipped configs; `cnnsweep compare DIR... [--by KEY ...] [--metric M] [--out DIR]` compares.
+
+`python -m cnnsweep` and the checkout's `python run.py` take the same words (`main` serves all
+three): `run` may be left out, `compare` compares."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from cnnsweep.help import shown_program
 from cnnsweep.helper import start_helper
 
 
-def parser(figures: list[str]) -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="cnnsweep", description=__doc__)
-    commands = top.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", add_help=False,
-                        help="one run or a sweep (-m) with Hydra overrides, as `python run.py`")
-    cmp = commands.add_parser(
-        "compare", help="compare the runs of one or more sweep folders",
+def parser(figures: list[str], program: str = "cnnsweep") -> argparse.ArgumentParser:
+    """`compare`'s options (a run's are Hydra's: `program --help`)."""
+    cmp = argparse.ArgumentParser(
+        prog=f"{program} compare",
         description="Compare runs: runs.csv, settings.csv/.tex, figures and a report. With the "
                     "sweep's own options the report goes into the sweep folder; with others "
                     "into <DIR>/compare/<options>/ (or --out).")
@@ -34,22 +36,28 @@ def parser(figures: list[str]) -> argparse.ArgumentParser:
     cmp.add_argument("--pool-sweeps", action="store_true", default=None,
                      help="runs of one setting from several folders count as repeats, instead "
                           "of the sweep becoming a compared key")
-    return top
+    return cmp
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, program: str = "cnnsweep",
+         config_path: Path | None = None) -> int:
+    """`program compare …` compares; anything else is a run or sweep (`program [run] …`), on
+    `config_path` (default: the shipped configs)."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["run"]:  # everything after `run` is Hydra's (overrides, -m, --cfg, …)
+    if argv[:1] != ["compare"]:  # everything after `run` is Hydra's (overrides, -m, --cfg, …)
         from cnnsweep.app import run
 
-        return run(argv[1:])
+        words = argv[1:] if argv[:1] == ["run"] else argv
+        return run(words, program=f"{program} run" if program == "cnnsweep" else program,
+                   config_path=config_path)
+    argv = argv[1:]
     helper = start_helper()  # before the imports below, so that its own imports overlap them
     try:
         from cnnsweep.plots import FIGURES
         from cnnsweep.report import UnknownMetricError, compare
         from cnnsweep.results import NoRunsError
 
-        args = parser(list(FIGURES)).parse_args(argv)
+        args = parser(list(FIGURES), shown_program(program)).parse_args(argv)
         try:
             report = compare(args.dirs, by=args.by, metric=args.metric, out=args.out,
                              figures=args.figures, smooth=args.smooth, panels=args.panels,
