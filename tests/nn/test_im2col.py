@@ -4,6 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from cnnsweep.nn.book import col2im, im2col
 from cnnsweep.nn.im2col import (
     GeometryError,
     gather_columns,
@@ -14,7 +15,7 @@ from cnnsweep.nn.im2col import (
     windows,
 )
 from cnnsweep.nn.layers import Convolution
-from tests.nn.reference import col2im, im2col, naive_im2col
+from tests.nn.reference import naive_im2col
 
 
 @pytest.mark.parametrize(("shape", "fh", "stride", "pad"), [

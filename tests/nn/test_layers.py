@@ -5,6 +5,7 @@ import weakref
 import numpy as np
 import pytest
 
+from cnnsweep.nn import book
 from cnnsweep.nn.gradcheck import check_layer_gradients, numerical_gradient, rel_error
 from cnnsweep.nn.layers import (
     Affine,
@@ -16,7 +17,6 @@ from cnnsweep.nn.layers import (
     Sigmoid,
     SoftmaxWithLoss,
 )
-from tests.nn.reference import col2im, im2col
 
 TOL = 1e-6
 
@@ -122,17 +122,11 @@ def test_convolution_matches_naive_loop_on_random_shapes(seed):
 
 
 def book_convolution(x, W, b, stride, pad, dout):
-    """The book's Convolution (NCHW im2col, col2im): output, dx, dW, db."""
-    FN, C, FH, FW = W.shape
-    N, _, H, Wd = x.shape
-    oh, ow = (H + 2 * pad - FH) // stride + 1, (Wd + 2 * pad - FW) // stride + 1
-    col = im2col(x, FH, FW, stride, pad)
-    col_W = W.reshape(FN, -1).T
-    out = (col @ col_W + b).reshape(N, oh, ow, FN).transpose(0, 3, 1, 2)
-    d2 = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
-    dW = (col.T @ d2).T.reshape(FN, C, FH, FW)
-    dx = col2im(d2 @ col_W.T, x.shape, FH, FW, stride, pad)
-    return out, dx, dW, d2.sum(axis=0)
+    """The book's Convolution (`cnnsweep.nn.book`): output, dx, dW, db."""
+    layer = book.Convolution(W, b, stride, pad)
+    out = layer.forward(x)
+    dx = layer.backward(dout)
+    return out, dx, layer.grads["W"], layer.grads["b"]
 
 
 @pytest.mark.parametrize(("C", "FN", "H", "fs", "stride", "pad"), [
@@ -152,10 +146,10 @@ def test_convolution_matches_the_books_on_wide_layers(C, FN, H, fs, stride, pad,
     dout = rng.standard_normal(out.shape)
     dx = layer.backward(dout)
     book_out, book_dx, book_dW, book_db = book_convolution(x, W, b, stride, pad, dout)
-    for ours, book in [(out, book_out), (dx, book_dx), (layer.grads["W"], book_dW),
-                       (layer.grads["b"], book_db)]:
-        assert ours.shape == book.shape
-        np.testing.assert_allclose(ours, book, rtol=1e-10, atol=1e-10)
+    for ours, theirs in [(out, book_out), (dx, book_dx), (layer.grads["W"], book_dW),
+                         (layer.grads["b"], book_db)]:
+        assert ours.shape == theirs.shape
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize(("size", "stride", "pad", "H", "mode"), [
@@ -266,3 +260,27 @@ def test_batchnorm_normalises_in_training_and_uses_running_statistics_in_evaluat
     for _ in range(200):
         layer.forward(x, train=True)
     np.testing.assert_allclose(layer.forward(x, train=False), y, atol=1e-5)
+
+
+@pytest.mark.parametrize(("size", "stride", "H"), [(2, 2, 8), (3, 1, 6), (3, 2, 7), (2, 3, 8)])
+def test_max_pooling_matches_the_books(size, stride, H):
+    # Integer-valued inputs make ties, where both must route to the first maximum.
+    rng = np.random.default_rng(size + stride)
+    x = rng.integers(0, 4, (3, 4, H, H)).astype(float)
+    ours, theirs = Pooling(size, size, stride), book.Pooling(size, size, stride)
+    np.testing.assert_array_equal(ours.forward(x), theirs.forward(x))
+    dout = rng.standard_normal(theirs.forward(x).shape)
+    np.testing.assert_array_equal(ours.backward(dout), theirs.backward(dout))
+
+
+@pytest.mark.parametrize("shape", [(5, 12), (5, 3, 4, 4)])
+def test_affine_matches_the_books(shape):
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape)
+    W, b = rng.standard_normal((int(np.prod(shape[1:])), 7)), rng.standard_normal(7)
+    ours, theirs = Affine(W, b), book.Affine(W, b)
+    np.testing.assert_allclose(ours.forward(x), theirs.forward(x), rtol=1e-12)
+    dout = rng.standard_normal((shape[0], 7))
+    np.testing.assert_allclose(ours.backward(dout), theirs.backward(dout), rtol=1e-12)
+    for name in ("W", "b"):
+        np.testing.assert_allclose(ours.grads[name], theirs.grads[name], rtol=1e-12)
