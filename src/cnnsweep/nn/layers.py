@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -38,8 +38,12 @@ from cnnsweep.nn.im2col import (
     windows,
 )
 
-if TYPE_CHECKING:
-    from cnnsweep.nn.parallel import WholeBatchMask
+
+class MaskSource(Protocol):
+    """Where a dropout layer takes its mask from while a batch is split over threads (one
+    mask for the whole batch, each copy its rows: `nn/parallel.WholeBatchMask`)."""
+
+    def rows_of(self, layer: Dropout, sample_shape: tuple[int, ...]) -> np.ndarray: ...
 
 
 class Layer:
@@ -421,7 +425,7 @@ class Dropout(Layer):
             raise ValueError(f"dropout ratio {ratio} must be in [0, 1)")
         self.ratio, self.rng = ratio, rng
         # Set while a batch is split over threads: this copy's rows of the whole batch's mask.
-        self.whole_batch: WholeBatchMask | None = None
+        self.whole_batch: MaskSource | None = None
 
     def draw_mask(self, shape: tuple[int, ...]) -> np.ndarray:
         return self.rng.random(shape, dtype=np.float32) > self.ratio
