@@ -207,6 +207,45 @@ def test_a_key_of_an_architecture_not_selected_names_the_one_that_has_it(tmp_pat
     assert not list(tmp_path.rglob("summary.json"))  # no run started
 
 
+@pytest.mark.parametrize(("override", "message"), [
+    ("compare.by=[optimizr]", "compare.by: optimizr is not a config key (did you mean "
+                              "optimizer?)"),
+    ("compare.metric=tst_acc", "compare.metric=tst_acc: no run records it (did you mean "
+                               "test_acc?)"),
+    ("compare.figures=[los]", "compare: unknown figure type los (did you mean loss?)"),
+])
+def test_a_bad_compare_setting_fails_before_any_run_trains(tmp_path, override, message):
+    proc = run_py("-m", override, "optimizer=sgd,adam", *TINY, "hydra.sweep.dir=s", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(message), proc.stderr
+    assert not list(tmp_path.rglob("summary.json"))
+
+
+def test_a_sweep_where_no_run_finished_prints_each_error(tmp_path):
+    proc = run_py("-m", "+trainer.epoch=3", "seed=1,2", *TINY, "hydra.sweep.dir=s", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "no report: no run finished" in proc.stderr
+    for seed in (1, 2):
+        assert f"  {run_name('+trainer.epoch=3', f'seed={seed}', *TINY)}: ConfigError: " \
+               "trainer.epoch is not a config key" in proc.stderr, proc.stderr
+
+
+def test_a_comparison_that_fails_at_the_end_says_so_and_keeps_the_runs(tmp_path, monkeypatch):
+    # A report problem found only after training (here the report writer raises, as a full
+    # disk would) is printed on the terminal and fails the sweep; the runs stay.
+    sitecustomize = tmp_path / "site" / "sitecustomize.py"
+    sitecustomize.parent.mkdir()
+    sitecustomize.write_text("import cnnsweep.report as r\n"
+                             "def broken(*a, **k):\n    raise RuntimeError('disk full')\n"
+                             "r.compare = broken\n")
+    monkeypatch.setenv("PYTHONPATH", str(sitecustomize.parent))
+    proc = run_py("-m", "seed=1,2", *TINY, "hydra.sweep.dir=s", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "no report: the comparison failed: RuntimeError: disk full. The runs are kept" \
+        in proc.stderr
+    assert sum(s["status"] == "ok" for s in summaries(tmp_path / "s").values()) == 2
+
+
 def test_an_unknown_key_in_a_sweep_is_recorded_as_failed(tmp_path):
     proc = run_py("-m", "+trainer.epoch=3", "seed=1,2", *TINY, "hydra.sweep.dir=s", cwd=tmp_path)
     assert proc.returncode == 1

@@ -36,6 +36,8 @@ class CompareOnMultirunEnd(Callback):
             config.hydra.overrides.hydra.append(f"hydra.sweep.dir='{quoted}'")
         multirun.check_output_folder(sweep_dir, "hydra.sweep.dir")
         multirun.check_launcher(OmegaConf.to_container(config.hydra.launcher, resolve=True))
+        if OmegaConf.select(config, "compare.enabled", default=True):
+            multirun.check_compare(config)
         sweeper = OmegaConf.to_container(config.hydra.sweeper, resolve=False)
         expected = multirun.expected_runs(sweeper, list(config.hydra.overrides.task))
         CURRENT.sweep_dir, CURRENT.expected = sweep_dir, expected

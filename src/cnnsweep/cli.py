@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cnnsweep.exitcodes import ExitCode
 from cnnsweep.help import shown_program
 from cnnsweep.helper import start_helper
 
@@ -66,10 +67,10 @@ def main(argv: list[str] | None = None, program: str = "cnnsweep",
         except (NoRunsError, UnknownMetricError, KeyError, ValueError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             print(f"cnnsweep compare: {message}", file=sys.stderr)
-            return 2
+            return ExitCode.BAD_SETUP
         print(f"report: {report}")
         print(f"markdown: {report.with_suffix('.md')}")
-        return 0
+        return ExitCode.OK
     finally:
         if helper is not None:
             helper.terminate()

@@ -26,6 +26,7 @@ import cnnsweep
 from cnnsweep import runfolder
 from cnnsweep.build import build_run
 from cnnsweep.data.datasets import load
+from cnnsweep.exitcodes import ExitCode
 from cnnsweep.interrupts import CURRENT, Interrupted, while_training
 from cnnsweep.nn.allocator import keep_freed_memory
 from cnnsweep.nn.networks import network_from_plan
@@ -36,7 +37,6 @@ from cnnsweep.train import EpochRecord, StepRecord, TrainingCallback, train
 
 log = logging.getLogger("cnnsweep")
 RUNNING_ELSEWHERE = "running elsewhere"  # what run_experiment returns for a run it skipped
-EXIT_RUNNING_ELSEWHERE = 75  # EX_TEMPFAIL: nothing failed; run again when the other ends
 
 # A worker (joblib, Ray) composes each job's config again and names its folder, importing this
 # module to run the task: the resolvers must exist there too.
@@ -263,11 +263,11 @@ def main(cfg: DictConfig) -> float:
     if not multirun and summary["status"] == RUNNING_ELSEWHERE:
         print(f"run folder {run_dir} is being trained elsewhere ({summary['holder']}); "
               "nothing done", file=sys.stderr)
-        sys.exit(EXIT_RUNNING_ELSEWHERE)
+        sys.exit(ExitCode.RUNNING_ELSEWHERE)
     if not multirun:
         print(describe(summary, run_dir), file=sys.stderr if failed else sys.stdout)
         if failed:
-            sys.exit(1)
+            sys.exit(ExitCode.FAILED)
     value = summary.get(cfg.compare.metric) if runfolder.status_of(summary) == Status.OK \
         else None
     return float("nan") if value is None else float(value)

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cnnsweep import runfolder
+from cnnsweep.exitcodes import ExitCode
 from cnnsweep.runfolder import Status
 from cnnsweep.runlock import RunLock
 
@@ -201,8 +202,8 @@ def guard(main: Callable[[], object]) -> int:
             stop()
         stop_children()
         print(_report(signal.Signals(signum).name), file=sys.stderr, flush=True)
-        return 128 + signum
-    return 0
+        return ExitCode.interrupted(signum)
+    return ExitCode.OK
 
 
 # Launcher and sweeper plugins live in optional extras; a missing one names its extra.
@@ -257,7 +258,7 @@ def _failed(exc: Exception, show_traceback: bool) -> int:
         unknown = _unknown_override(exc)
         if unknown is not None:
             print(unknown, file=sys.stderr)
-            return 1
+            return ExitCode.FAILED
         print(exc, file=sys.stderr)
         if exc.__cause__ is not None and "omegaconf" in type(exc.__cause__).__module__:
             print(exc.__cause__, file=sys.stderr)
@@ -265,11 +266,11 @@ def _failed(exc: Exception, show_traceback: bool) -> int:
         if extra is not None:
             print(f"That config comes with an optional extra: pip install 'cnnsweep[{extra}]' "
                   f"(in a checkout: pip install -e '.[{extra}]')", file=sys.stderr)
-        return 1
+        return ExitCode.FAILED
     override = _override_being_applied(exc)
     if override is not None and not show_traceback:
         print(_override_error(override, exc), file=sys.stderr)
-        return 1
+        return ExitCode.FAILED
     sweep_dir = CURRENT.sweep_dir
     if sweep_dir is None or show_traceback:
         raise exc
@@ -283,7 +284,7 @@ def _failed(exc: Exception, show_traceback: bool) -> int:
     multirun.finish(sweep_dir, CURRENT.metric, CURRENT.compare, CURRENT.expected)
     print(f"Resume (finished runs are skipped): {resume_command(CURRENT.argv, sweep_dir)}",
           file=sys.stderr, flush=True)
-    return 1
+    return ExitCode.FAILED
 
 
 def _report(signame: str) -> str:

@@ -4,7 +4,6 @@ table, the report, runs that never arrived, the exit code)."""
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import socket
@@ -13,20 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnsweep import runfolder
-from cnnsweep.experiment import EXIT_RUNNING_ELSEWHERE
+from cnnsweep.exitcodes import ExitCode
 from cnnsweep.runfolder import ENDED_WITH_RESULT, Status
 from cnnsweep.runlock import Holder, running_elsewhere
 
 if TYPE_CHECKING:
     import pandas as pd
+    from omegaconf import DictConfig
 
 # pandas and the results reader are imported where the end of a sweep needs them: a single run,
 # which passes through this module's checks, starts without them.
-
-log = logging.getLogger("cnnsweep")
-
-EXIT_FAILED = 1  # runs failed, did not finish, or never arrived
-EXIT_BAD_SETUP = 2  # the output folder, the cluster or the scheduler cannot be used
 
 
 def expected_runs(sweeper: dict, task_overrides: list[str]) -> list[str] | int | None:
@@ -93,9 +88,33 @@ def _ray_head(address: str) -> tuple[str, int]:
     return host or address, int(port) if port.isdigit() else 6379
 
 
+def check_compare(config: DictConfig) -> None:
+    """The sweep's `compare.*` settings, before any job: a typo there would otherwise surface
+    only after every run trained."""
+    from omegaconf import OmegaConf
+
+    from cnnsweep.compare_options import check_before_runs
+
+    task = {k: v for k, v in OmegaConf.to_container(config, resolve=False).items()
+            if k != "hydra"}
+    try:
+        check_before_runs(task.get("compare") or {}, _dotted_keys(task))
+    except ValueError as exc:
+        _exit(f"{exc}. Nothing was trained.")
+
+
+def _dotted_keys(tree: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in tree.items():
+        keys.append(f"{prefix}{key}")
+        if isinstance(value, dict):
+            keys += _dotted_keys(value, f"{prefix}{key}.")
+    return keys
+
+
 def _exit(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-    sys.exit(EXIT_BAD_SETUP)
+    sys.exit(ExitCode.BAD_SETUP)
 
 
 def sweep_table(runs: pd.DataFrame, metric: str = "test_acc") -> str:
@@ -126,7 +145,7 @@ def finish(sweep_dir: Path, metric: str = "test_acc", compare: bool = True,
         lost = [f"{expected - len(names)} of {expected} trials"]
     if not names:
         print(f"no run folder arrived in {sweep_dir}", file=sys.stderr, flush=True)
-        return _lost(lost, sweep_dir) or EXIT_FAILED
+        return _lost(lost, sweep_dir) or ExitCode.FAILED
     from cnnsweep.results import gather
 
     holders = _held_elsewhere(sweep_dir)  # before the summaries are read: see running_elsewhere
@@ -140,16 +159,20 @@ def finish(sweep_dir: Path, metric: str = "test_acc", compare: bool = True,
         metric = "test_acc"
     print(f"\n{sweep_table(shown, metric)}\n\nsweep folder: {sweep_dir}", flush=True)
     finished = runs["status"].isin(ENDED_WITH_RESULT)
+    report_failed = False
     if compare and not finished.any():
-        print("no report: no run finished (their errors are in the table above and in each "
-              "run's summary.json)", file=sys.stderr, flush=True)
+        print("no report: no run finished", file=sys.stderr, flush=True)
+        _print_errors(runs)
     elif compare:
         try:
             from cnnsweep.report import compare as write_report
 
             print(f"report: {write_report([sweep_dir], results=results)}", flush=True)
         except Exception as exc:  # a report problem must not hide the runs' results
-            log.error("comparison failed: %s: %s", type(exc).__name__, exc)
+            report_failed = True
+            print(f"no report: the comparison failed: {type(exc).__name__}: {exc}. The runs "
+                  f"are kept; compare them again with: cnnsweep compare {sweep_dir}",
+                  file=sys.stderr, flush=True)
     diverged = runs.loc[runs["status"] == Status.DIVERGED, "run"].tolist()
     failed = runs.loc[~runs["status"].isin(ENDED_WITH_RESULT) &
                       ~runs.index.isin(elsewhere.index), "run"].tolist()
@@ -160,15 +183,29 @@ def finish(sweep_dir: Path, metric: str = "test_acc", compare: bool = True,
     if failed:
         print(f"{len(failed)} run(s) failed or did not finish: {', '.join(failed)}",
               file=sys.stderr, flush=True)
-        code = EXIT_FAILED
+        code = ExitCode.FAILED
     if code:
         return code
+    if report_failed:
+        return ExitCode.FAILED
     if len(elsewhere):
         print(f"{len(elsewhere)} run(s) are being trained by another launch; run the same "
               "command again once it has finished to compare them all",
               file=sys.stderr, flush=True)
-        return EXIT_RUNNING_ELSEWHERE
-    return 0
+        return ExitCode.RUNNING_ELSEWHERE
+    return ExitCode.OK
+
+
+def _print_errors(runs: pd.DataFrame, shown: int = 10) -> None:
+    """Each failed run's error, one line each (the table has no room for them)."""
+    failed = runs[runs["status"] == Status.FAILED]
+    errors = failed["error"].fillna("").astype(str) if "error" in failed else [""] * len(failed)
+    for run, error in list(zip(failed["run"], errors, strict=True))[:shown]:
+        first = error.strip().splitlines()[0] if error.strip() else "(no message)"
+        print(f"  {run}: {first}", file=sys.stderr, flush=True)
+    if len(failed) > shown:
+        print(f"  … and {len(failed) - shown} more (each run's summary.json has its error and "
+              "traceback)", file=sys.stderr, flush=True)
 
 
 def _held_elsewhere(sweep_dir: Path) -> dict[str, Holder]:
@@ -189,4 +226,4 @@ def _lost(lost: list[str], sweep_dir: Path) -> int:
           f"{', '.join(lost[:10])}{' …' if len(lost) > 10 else ''}. A worker wrote them "
           "elsewhere or died before starting: hydra.sweep.dir must be on a filesystem every "
           "worker sees", file=sys.stderr, flush=True)
-    return EXIT_FAILED
+    return ExitCode.FAILED
