@@ -49,36 +49,3 @@ def closest(name: str, choices: Iterable[str]) -> str:
     """" (did you mean X?)" for the closest of `choices`, or ""."""
     close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]}?)" if close else ""
-
-
-def check_before_runs(compare: dict[str, Any], config_keys: Iterable[str]) -> None:
-    """A sweep's `compare.*` settings, checked before any run trains (the same checks the
-    comparison makes at the end, where a typo used to cost the whole sweep's report):
-    `config_keys` are the dotted keys of a run's config. Raises ValueError naming the bad value,
-    the closest valid one and the valid ones a user would type."""
-    from cnnsweep.results import GROUPS, SUMMARY_METRICS, SWEEP_KEY
-
-    options = CompareOptions.from_mapping(compare)
-    keys = {*(k for k in config_keys if not k.startswith(("compare.", "hydra."))), *GROUPS,
-            SWEEP_KEY}
-    if options.metric not in SUMMARY_METRICS:
-        raise ValueError(f"compare.metric={options.metric}: no run records it"
-                         f"{closest(options.metric, SUMMARY_METRICS)}; the metrics are "
-                         f"{', '.join(SUMMARY_METRICS)}")
-    panels = (options.panels,) if options.panels else ()
-    for name, given in (("compare.by", options.by or ()), ("compare.panels", panels)):
-        for key in given:
-            if key not in keys:
-                raise ValueError(f"{name}: {key} is not a config key{closest(key, keys)}; "
-                                 f"compare by a group ({', '.join(GROUPS)}), {SWEEP_KEY}, or a "
-                                 "key of `--cfg job` such as optimizer.lr or conv.filter_num")
-    if options.figures is not None or options.formats != CompareOptions().formats:
-        from cnnsweep.figures.style import FORMATS
-        from cnnsweep.plots import FIGURES
-
-        for kind, names, valid in (("figure type", options.figures or (), FIGURES),
-                                   ("figure format", options.formats, FORMATS)):
-            for name in names:
-                if name not in valid:
-                    raise ValueError(f"compare: unknown {kind} {name}{closest(name, valid)}; "
-                                     f"the {kind}s are {', '.join(valid)}")

@@ -8,8 +8,9 @@ import os
 import shutil
 import socket
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cnnsweep import runfolder
 from cnnsweep.exitcodes import ExitCode
@@ -93,14 +94,46 @@ def check_compare(config: DictConfig) -> None:
     only after every run trained."""
     from omegaconf import OmegaConf
 
-    from cnnsweep.compare_options import check_before_runs
-
     task = {k: v for k, v in OmegaConf.to_container(config, resolve=False).items()
             if k != "hydra"}
     try:
         check_before_runs(task.get("compare") or {}, _dotted_keys(task))
     except ValueError as exc:
         _exit(f"{exc}. Nothing was trained.")
+
+
+def check_before_runs(compare: dict[str, Any], config_keys: Iterable[str]) -> None:
+    """A sweep's `compare.*` settings, checked before any run trains (the same checks the
+    comparison makes at the end, where a typo used to cost the whole sweep's report):
+    `config_keys` are the dotted keys of a run's config. Raises ValueError naming the bad value,
+    the closest valid one and the valid ones a user would type."""
+    from cnnsweep.compare_options import CompareOptions, closest
+    from cnnsweep.results import GROUPS, SUMMARY_METRICS, SWEEP_KEY
+
+    options = CompareOptions.from_mapping(compare)
+    keys = {*(k for k in config_keys if not k.startswith(("compare.", "hydra."))), *GROUPS,
+            SWEEP_KEY}
+    if options.metric not in SUMMARY_METRICS:
+        raise ValueError(f"compare.metric={options.metric}: no run records it"
+                         f"{closest(options.metric, SUMMARY_METRICS)}; the metrics are "
+                         f"{', '.join(SUMMARY_METRICS)}")
+    panels = (options.panels,) if options.panels else ()
+    for name, given in (("compare.by", options.by or ()), ("compare.panels", panels)):
+        for key in given:
+            if key not in keys:
+                raise ValueError(f"{name}: {key} is not a config key{closest(key, keys)}; "
+                                 f"compare by a group ({', '.join(GROUPS)}), {SWEEP_KEY}, or a "
+                                 "key of `--cfg job` such as optimizer.lr or conv.filter_num")
+    if options.figures is not None or options.formats != CompareOptions().formats:
+        from cnnsweep.figures.style import FORMATS
+        from cnnsweep.plots import FIGURES
+
+        for kind, names, valid in (("figure type", options.figures or (), FIGURES),
+                                   ("figure format", options.formats, FORMATS)):
+            for name in names:
+                if name not in valid:
+                    raise ValueError(f"compare: unknown {kind} {name}{closest(name, valid)}; "
+                                     f"the {kind}s are {', '.join(valid)}")
 
 
 def _dotted_keys(tree: dict, prefix: str = "") -> list[str]:
