@@ -43,8 +43,7 @@ class CompareOnMultirunEnd(Callback):
         CURRENT.sweep_dir, CURRENT.expected = sweep_dir, expected
         CURRENT.compare = bool(OmegaConf.select(config, "compare.enabled", default=True))
         CURRENT.metric = OmegaConf.select(config, "compare.metric", default="test_acc")
-        total = len(expected) if isinstance(expected, list) else expected
-        progress = SweepProgress(sweep_dir, total, metric=CURRENT.metric).start()
+        progress = SweepProgress(sweep_dir, expected, metric=CURRENT.metric).start()
         _PROGRESS.append(progress)
         CURRENT.on_stop.append(progress.stop)
 

@@ -18,13 +18,23 @@ from cnnsweep.runfolder import ENDED_WITH_RESULT, Status
 
 
 class SweepProgress:
-    def __init__(self, sweep_dir: Path, total: int | None, stream: TextIO = sys.stderr,
-                 interval: float = 1.0, metric: str = "test_acc") -> None:
-        self.sweep_dir, self.total, self.stream = Path(sweep_dir), total, stream
+    """The progress of one launch into a sweep folder. `expected`: the run folders this launch
+    will train (a list: a resume or an added-seeds launch counts only those), their number, or
+    None. Runs finished before the launch count as done when it would skip them (status ok);
+    any other (interrupted, failed) is trained again and counts, with its line, when its new
+    summary arrives."""
+
+    def __init__(self, sweep_dir: Path, expected: list[str] | int | None,
+                 stream: TextIO = sys.stderr, interval: float = 1.0,
+                 metric: str = "test_acc") -> None:
+        self.sweep_dir, self.stream = Path(sweep_dir), stream
+        self.names = set(expected) if isinstance(expected, list) else None
+        self.total = len(expected) if isinstance(expected, list) else expected
         self.interval, self.metric = interval, metric
-        self.finished: dict[str, dict] = {}
+        self.finished: dict[str, dict] = {}  # this launch's runs that have their summary
+        self.before: dict[str, tuple] | None = None  # summaries found at the start, by stamp
+        self.in_folder = 0
         self.started = time.monotonic()
-        self.known_at_start: set[str] | None = None
         self._last = self.counts(0)
         self.bar: tqdm | None = None
         self._stop = threading.Event()
@@ -62,23 +72,33 @@ class SweepProgress:
         c = self._last
         of = f"/{self.total}" if self.total else ""
         elapsed = time.monotonic() - self.started
+        mine = len(self.finished) + c["running"]
+        folder = f" ({self.in_folder} runs in the folder)" if self.in_folder > max(
+            mine, self.total or 0) else ""
         return (f"sweep: {c['done']}{of} runs done, {c['running']} running, {c['failed']} "
-                f"failed, {c['diverged']} diverged, {elapsed:.0f} s")
+                f"failed, {c['diverged']} diverged{folder}, {elapsed:.0f} s")
 
     def poll(self) -> None:
         started = runfolder.started_runs(self.sweep_dir)
-        new = []
-        for run_dir in started:
-            if run_dir.name in self.finished:
+        summaries = {d.name: runfolder.read_summary(d) for d in started}
+        first = self.before is None
+        if first:  # what was there before this launch
+            self.before = {name: _stamp(s) for name, s in summaries.items() if s is not None}
+        new, running = [], 0
+        for name, summary in summaries.items():
+            if self.names is not None and name not in self.names:
                 continue
-            summary = runfolder.read_summary(run_dir)
-            if summary is not None:
-                self.finished[run_dir.name] = summary
-                new.append(run_dir.name)
-        if self.known_at_start is None:  # runs finished before this launch (a resume)
-            self.known_at_start = set(self.finished)
-            new = []
-        self._last = self.counts(len(started) - len(self.finished))
+            if summary is None:
+                running += 1
+            elif name not in self.finished or _stamp(summary) != _stamp(self.finished[name]):
+                earlier = self.before.get(name)
+                if earlier is None or _stamp(summary) != earlier:  # arrived during the launch
+                    self.finished[name] = summary
+                    new.append(name)
+                elif runfolder.status_of(summary) == Status.OK:  # done before: skipped
+                    self.finished[name] = summary
+        self.in_folder = len(started)
+        self._last = self.counts(running)
         if self.stream.isatty():
             self._draw_bar()
         else:
@@ -104,3 +124,8 @@ class SweepProgress:
         took = f", {seconds:.1f} s" if isinstance(seconds, (int, float)) else ""
         of = f"/{self.total}" if self.total else ""
         print(f"[{count}{of}] {name}: {status}{metric}{took}", file=self.stream, flush=True)
+
+
+def _stamp(summary: dict) -> tuple:
+    """What tells one summary of a run folder from the next one written there."""
+    return summary.get("status"), summary.get("finished_at"), summary.get("started_at")
