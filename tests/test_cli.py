@@ -21,7 +21,9 @@ def written(folder):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--metric", "f1"], "metric 'f1' was not recorded by any run; the metrics are test_acc"),
-    (["--by", "colour"], "--by colour: no such key; keys are"),
+    (["--by", "colour"], "--by colour: no such key; the keys that vary are optimizer, and any "
+                           "config key of these runs: "),
+    (["--by", "optimzer"], "--by optimzer: no such key (did you mean optimizer?)"),
     (["--figures", "pie"], "unknown figure type pie; the types are loss, accuracy"),
 ])
 def test_bad_options_say_what_exists_and_write_nothing(sweep, capsys, args, message):

@@ -40,8 +40,14 @@ def test_one_row_per_run_with_flattened_config_and_status(sweep):
 def test_varying_keys_are_the_swept_ones_without_seed_or_sweep_file(sweep):
     assert load_results([sweep]).varying == ["optimizer", "conv.filter_num"]
     assert load_results([sweep], by=["optimizer"]).varying == ["optimizer"]
-    with pytest.raises(KeyError, match="--by colour: no such key; keys are"):
+    with pytest.raises(KeyError, match=r"--by colour: no such key; the keys that vary are "
+                                       r"optimizer, conv\.filter_num, and any") as caught:
         load_results([sweep], by=["colour"])
+    offered = caught.value.args[0].split("these runs: ")[1].split(", ")
+    assert "optimizer.lr" in offered and "sweep" in offered
+    assert not {"run_id", "path", "error", "status", "test_acc", "setting"} & set(offered)
+    with pytest.raises(KeyError, match=r"--by optimzer: no such key \(did you mean optimizer"):
+        load_results([sweep], by=["optimzer"])
 
 
 def test_steps_and_epochs_are_tidy_and_joined_with_the_swept_values(sweep):

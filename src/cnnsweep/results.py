@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cnnsweep.compare_options import closest
 from cnnsweep.runfolder import (
     EPOCHS,
     HISTORY,
@@ -170,12 +171,21 @@ class Results:
         if keys:
             missing = [k for k in keys if k not in self.runs]
             if missing:
-                names = sorted(c for c in self.runs.columns if not c.startswith("_"))
-                raise KeyError(f"--by {', '.join(missing)}: no such key; keys are "
-                               f"{', '.join(names)}")
+                names = self.user_keys()
+                raise KeyError(f"--by {', '.join(missing)}: no such key"
+                               f"{closest(missing[0], names)}; the keys that vary are "
+                               f"{', '.join(self.default_keys) or '(none)'}, and any config "
+                               f"key of these runs: {', '.join(names)}")
         varying = list(keys) if keys else list(self.default_keys)
         runs = self.runs.assign(setting=setting_labels(self.runs, varying))
         return Results(runs, varying, self.default_keys, self.candidates, self._tables)
+
+    def user_keys(self) -> list[str]:
+        """The keys a user compares by: config keys and groups, and the sweep; not the
+        bookkeeping columns (run, path, status, metrics) nor the presentation keys."""
+        return sorted(c for c in self.runs.columns if (not c.startswith("_") and
+                      c not in META_COLUMNS[:META_COLUMNS.index("setting")] + SUMMARY_METRICS
+                      and c != "setting" and not is_presentation_key(c)) or c == SWEEP_KEY)
 
     def table(self) -> pd.DataFrame:
         """The runs as they are exported (runs.csv): without the internal columns."""
