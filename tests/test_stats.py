@@ -9,6 +9,7 @@ from statsmodels.stats.multitest import multipletests
 from cnnsweep import entrypoint
 from cnnsweep.results import gather
 from cnnsweep.stats import (
+    FAR_SEEDS,
     MAX_SEEDS,
     add_seeds_command,
     holm,
@@ -103,7 +104,12 @@ def test_verdict_with_five_seeds_decides(tmp_path):
     assert "within the noise between seeds" in v.text
     assert "2 settings cannot be told apart from the best at 95% confidence" in v.text
     # a difference of 0.002 at a std of 0.016 takes far more than 20 seeds
-    assert "The difference is too small to resolve cheaply" in v.text
+    a, b = np.array([0.90, 0.92, 0.91, 0.93, 0.89]), np.array([0.91, 0.90, 0.92, 0.89, 0.91])
+    far = seeds_needed(0.002, a.std(ddof=1), b.std(ddof=1), limit=FAR_SEEDS)
+    assert power(0.002, a.std(ddof=1), b.std(ddof=1), far - 1) < 0.8 <= \
+        power(0.002, a.std(ddof=1), b.std(ddof=1), far)
+    assert ("The difference is too small to resolve cheaply: at this noise it takes "
+            f"{far:,} seeds per setting") in v.text and 300 < far < 3000
     assert f"adds seeds up to {MAX_SEEDS} per setting" in v.text
     assert v.command.endswith(f"optimizer=a,b seed={','.join(map(str, range(5, 20)))} "
                               f"hydra.sweep.dir={tmp_path / 't'}")

@@ -30,6 +30,7 @@ ALPHA = 0.05  # family-wise: the chance of calling any setting worse than the be
 ENOUGH_SEEDS = 3  # below this many runs per setting, the verdict says it cannot tell
 POWER = 0.8  # the chance an added-seeds sweep should have of separating best and runner-up
 MAX_SEEDS = 20  # seeds per setting the verdict asks for at most
+FAR_SEEDS = 100_000  # beyond the cap, the verdict still says how many it would take, up to this
 PROCEDURE = ("Which settings could be the best: each setting is compared with the best by "
              "Welch's t-test, and the p-values are adjusted by Holm's step-down method over "
              "the {m} comparisons, so that the chance of calling any setting worse than the "
@@ -112,18 +113,29 @@ def power(diff: float, std_a: float, std_b: float, seeds: int, cells: int = 1,
     dof = cells * (seeds - 1) * (var_a + var_b) ** 2 / (var_a**2 + var_b**2)
     noncentrality = abs(diff) / np.sqrt((var_a + var_b) / (seeds * cells))
     critical = stats.t.ppf(1 - alpha / 2, dof)
-    return float(stats.nct.sf(critical, dof, noncentrality)
-                 + stats.nct.cdf(-critical, dof, noncentrality))
+    chance = float(stats.nct.sf(critical, dof, noncentrality)
+                   + stats.nct.cdf(-critical, dof, noncentrality))
+    if np.isnan(chance):  # scipy's nct gives up far in the tail, where the normal is exact
+        chance = float(stats.norm.sf(critical - noncentrality)
+                       + stats.norm.cdf(-critical - noncentrality))
+    return chance
 
 
 def seeds_needed(diff: float, std_a: float, std_b: float, cells: int = 1,
                  limit: int = MAX_SEEDS) -> int | None:
     """The fewest seeds per setting (per cell) at which Welch's test separates the two settings
-    with POWER at two-sided ALPHA; None when even `limit` seeds are not enough."""
-    for seeds in range(2, limit + 1):
-        if power(diff, std_a, std_b, seeds, cells) >= POWER:
-            return seeds
-    return None
+    with POWER at two-sided ALPHA; None when even `limit` seeds are not enough. (Power grows
+    with the seeds: bisection.)"""
+    if limit < 2 or power(diff, std_a, std_b, limit, cells) < POWER:
+        return None
+    fails, enough = 1, limit  # one seed per cell has no noise estimate: never enough
+    while enough - fails > 1:
+        middle = (fails + enough) // 2
+        if power(diff, std_a, std_b, middle, cells) >= POWER:
+            enough = middle
+        else:
+            fails = middle
+    return enough
 
 
 def settings_table(results: Results, metric: str) -> pd.DataFrame:
@@ -270,9 +282,12 @@ def verdict(table: pd.DataFrame, metric: str, spread: str = "seeds",
              f"confidence (family-wise) and could be the best: {_names(candidates)}.")
     needed = seeds_needed(gap, best["std"], second["std"], cells)
     if needed is None:
-        text += (f" The difference is too small to resolve cheaply: at this noise it takes more "
-                 f"than {MAX_SEEDS} seeds per setting to separate best and runner-up with "
-                 f"{POWER:.0%} power (Welch's t-test, two-sided 5%).")
+        far = seeds_needed(gap, best["std"], second["std"], cells, limit=FAR_SEEDS)
+        takes = f"{far:,} seeds" if far else f"more than {FAR_SEEDS:,} seeds"
+        text += (f" The difference is too small to resolve cheaply: at this noise it takes "
+                 f"{takes} per setting to separate best and runner-up with {POWER:.0%} power "
+                 f"(Welch's t-test, two-sided 5%, noncentral t), more than the {MAX_SEEDS} "
+                 "this asks for.")
         return _with_command(text, MAX_SEEDS, candidates, add_seeds)
     text += (f" To separate best and runner-up with {POWER:.0%} power (Welch's t-test, "
              f"two-sided 5%, noncentral t), a difference this size at this noise needs "
