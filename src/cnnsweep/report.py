@@ -259,8 +259,9 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
     facts.append(f"Compared keys: {', '.join(results.varying) or '(none vary)'}; metric: "
                  f"{o.metric}.")
     facts.append(_repeats_sentence(results, table))
-    if table["p_vs_best"].notna().any():
-        facts.append(PROCEDURE.format(m=int(table["p_vs_best"].notna().sum())))
+    tests = int(table["p_vs_best"].notna().sum())
+    if tests:
+        facts.append(PROCEDURE.format(m=tests, s="" if tests == 1 else "s"))
     if (results.runs["status"] == Status.INTERRUPTED).any():
         facts.append("The sweep was interrupted: this compares the runs that finished; run "
                      "the sweep again to train the others.")

@@ -33,7 +33,7 @@ MAX_SEEDS = 20  # seeds per setting the verdict asks for at most
 FAR_SEEDS = 100_000  # beyond the cap, the verdict still says how many it would take, up to this
 PROCEDURE = ("Which settings could be the best: each setting is compared with the best by "
              "Welch's t-test, and the p-values are adjusted by Holm's step-down method over "
-             "the {m} comparisons, so that the chance of calling any setting worse than the "
+             "the {m} comparison{s}, so that the chance of calling any setting worse than the "
              "best by mistake is at most 5% (the \"beyond noise\" column uses the adjusted "
              "p-values; settings.csv keeps both).")
 
