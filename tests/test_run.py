@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -246,13 +247,16 @@ def test_the_printed_add_seeds_command_starts_as_the_sweep_did_and_settles_it(tm
                            capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-2000:]
     report = (tmp_path / "s" / "report.md").read_text()
-    assert "2 seeds per setting are too few to tell" in report
+    wanted = int(re.search(r"This adds seeds up to (\d+) per setting", report).group(1))
     command = next(line for line in report.splitlines() if line.startswith("python -m cnnsweep"))
-    assert command.endswith(f"seed=2 hydra.sweep.dir={tmp_path / 's'}")
+    new_seeds = ",".join(map(str, range(2, wanted)))
+    assert command.endswith(f"seed={new_seeds} hydra.sweep.dir={tmp_path / 's'}")
+    settings = re.search(r" optimizer=(\S+) ", command).group(1).split(",")
     words = shlex.split(command)
     again = subprocess.run([sys.executable, *words[1:]], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
     runs = summaries(tmp_path / "s")
-    assert len(runs) == 6 and all(r["status"] == "ok" for r in runs.values())
-    assert "(3 runs)" in (tmp_path / "s" / "report.md").read_text()
+    assert len(runs) == 4 + (wanted - 2) * len(settings)
+    assert all(r["status"] == "ok" for r in runs.values())
+    assert f"({wanted} runs)" in (tmp_path / "s" / "report.md").read_text()

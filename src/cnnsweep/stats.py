@@ -292,6 +292,8 @@ def verdict(table: pd.DataFrame, metric: str, spread: str = "seeds",
     text += (f" To separate best and runner-up with {POWER:.0%} power (Welch's t-test, "
              f"two-sided 5%, noncentral t), a difference this size at this noise needs "
              f"{needed} seeds per setting; they have {per_cell}.")
+    if too_few:
+        text += f" (The noise measured on {per_cell} {spread} is rough: this figure will move.)"
     if needed <= per_cell:
         text += (f" What keeps them apart is the correction for the {len(table) - 1} "
                  "comparisons with the best; more seeds settle it.")
