@@ -269,3 +269,26 @@ def test_main_effects_average_setting_means_with_seed_noise_intervals(tmp_path):
     half = sp.t.ppf(0.975, df) * np.sqrt(share.sum())
     row = effects.loc[("optimizer", "adam")]
     assert row["ci_high"] - row["mean"] == pytest.approx(half)
+
+
+def test_main_effects_average_over_a_left_out_key_as_a_block(tmp_path):
+    folder = tmp_path / "s"
+    level = {("sgd", 16): 0.5, ("sgd", 30): 0.6, ("adam", 16): 0.8, ("adam", 30): 0.9}
+    for (opt, fn), acc in level.items():
+        for init, shift in (("std", 0.0), ("he", 0.1)):
+            for seed in (0, 1):
+                make_run(folder, [f"optimizer={opt}", f"conv.filter_num={fn}", f"init={init}",
+                                  f"seed={seed}"],
+                         base_config(optimizer={"name": opt}, conv={"filter_num": fn},
+                                     init={"name": init}, seed=seed),
+                         test_acc=acc + shift + seed / 100)
+    results = gather([folder]).by(["optimizer", "conv.filter_num"])
+    assert results.pooled == ["init"]
+    effects = main_effects(results, "test_acc").set_index(["key", "value"])
+    row = effects.loc[("optimizer", "adam")]
+    assert row["mean"] == pytest.approx((0.8 + 0.9) / 2 + 0.05 + 0.005)
+    assert row["settings"] == 4  # cells: two filter counts × two inits
+    # every cell's seeds differ by 0.01 (variance 0.00005): the init's 0.1 is not noise
+    share = np.full(4, 0.00005 / 2 / 16)
+    half = sp.t.ppf(0.975, share.sum() ** 2 / (share**2).sum()) * np.sqrt(share.sum())
+    assert row["ci_high"] - row["mean"] == pytest.approx(half)
