@@ -55,8 +55,9 @@ def make_run(sweep: Path, overrides: list[str], config: dict, *, status: str | N
     runfolder.write_summary(run, {
         "status": status, "test_acc": test_acc, "train_acc": test_acc + 0.01,
         "wall_seconds": 1.5, "images_per_second": 3000.0, "iterations": iterations,
-        "epochs": epochs, "config_hash": "x", "seed": config.get("seed", 0), "config": config,
-        "overrides": overrides})
+        "epochs": epochs, "config_hash": runfolder.config_hash(config),
+        "seed": config.get("seed", 0), "config": config, "overrides": overrides,
+        "versions": {"commit": "1f3d179", "cpu": "AMD EPYC"}})
     if filters:
         rng = np.random.default_rng(0)
         first = runfolder.FIRST_LAYER

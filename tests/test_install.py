@@ -50,6 +50,8 @@ def test_the_installed_package_runs_a_sweep_from_any_directory(installed, tmp_pa
     runs = [json.loads(p.read_text()) for p in (tmp_path / "s").glob("*/summary.json")]
     assert len(runs) == 4 and all(r["status"] == "ok" for r in runs)
     assert (tmp_path / "s" / "report.html").is_file()
+    report = (tmp_path / "s" / "report.md").read_text()  # add seeds the way it was started
+    assert "\ncnnsweep run -m optimizer=adam,sgd conv.filter_num=4,8 " in report
     where = subprocess.run([str(installed / "python"), "-c", "import cnnsweep; "
                             "print(cnnsweep.__file__)"], cwd=tmp_path, env=env,
                            capture_output=True, text=True).stdout

@@ -1,6 +1,8 @@
 """A comparison's files and what they say: tables, figures, verdict, pooling, output folders."""
 
+import json
 import re
+import shutil
 
 import pandas as pd
 import pytest
@@ -51,8 +53,9 @@ def test_a_report_holds_tables_figures_and_the_verdict(sweep):
     assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "adam" in tex
     md = (sweep / "report.md").read_text()
     assert md.splitlines()[2].startswith("Best: optimizer=adam, test_acc 0.9450 ± ")
-    assert "but 2 seeds per setting are too few to tell" in md
-    assert "7 runs: 6 ok, 1 failed." in md and "differ by seeds" in md
+    assert "is ahead beyond the noise, but 2 seeds per setting are too few to tell" in md
+    assert "7 runs: 6 ok, 1 failed." in md and "differ by seed only" in md
+    assert "adjusted by Holm's step-down method over the 2 comparisons" in md
     assert "## Runs that did not finish ok" in md and "something broke" in md
     html = report.read_text()
     assert len(re.findall(r'src="data:image/png;base64,', html)) == 4
@@ -88,13 +91,38 @@ def test_another_comparison_never_overwrites_the_sweeps_own_report(grid, capsys)
         "by-optimizer+conv.filter_num_test_acc_figures-metric", "by-optimizer_train_acc"]
 
 
-def test_left_out_keys_are_pooled_aloud(grid, capsys):
+def test_left_out_keys_are_averaged_over_aloud(grid, capsys):
     report = compare([grid], by=["optimizer"], out=grid / "pooled")
     err = capsys.readouterr().err
-    assert "pooled over conv.filter_num (2 values)" in err
+    assert "averaging over conv.filter_num (2 values), which vary but are not compared" in err
     md = report.with_suffix(".md").read_text()
-    assert "Pooled over conv.filter_num (2 values)" in md
-    assert "differ by runs" in md and "over seeds" not in md
+    assert "Each setting's mean is the mean of its means per value of conv.filter_num" in md
+    assert ("With one run per setting and value of conv.filter_num there is no estimate of the "
+            "seed noise") in md
+    assert "differ by runs" not in md and "over seeds" not in md
+
+
+def test_a_left_out_key_with_seeds_gives_seed_noise_intervals(tmp_path, capsys):
+    folder = tmp_path / "grid"
+    for opt, shift in (("sgd", 0.0), ("adam", 0.03)):
+        for fn in (16, 30):
+            for seed in (0, 1, 2):
+                make_run(folder, [f"optimizer={opt}", f"conv.filter_num={fn}", f"seed={seed}"],
+                         base_config(optimizer={"name": opt}, conv={"filter_num": fn},
+                                     seed=seed), test_acc=0.6 + fn / 100 + shift + seed / 500)
+    report = compare([folder], by=["optimizer"], out=folder / "pooled")
+    md = report.with_suffix(".md").read_text()
+    # within each filter count the seeds give 0, 0.002, 0.004 above its level: std 0.002 with
+    # 4 degrees of freedom, ± t(4) · 0.002 · sqrt(1/3 + 1/3) / 2 = ± 0.0023
+    assert md.splitlines()[2].startswith(
+        "Best: optimizer=adam, test_acc 0.8620 ± 0.0023 (6 runs); runner-up: optimizer=sgd, "
+        "0.8320 ± 0.0023 (6 runs) (mean over the values of conv.filter_num, ± 95% CI from the "
+        "seed noise within each)")
+    assert "is the best beyond noise" in md
+    assert ("Its interval and tests use only the spread between seeds within each value, not "
+            "the differences between the values of conv.filter_num.") in md
+    settings = pd.read_csv(report.parent / "settings.csv")
+    assert settings["cells"].tolist() == [2, 2] and settings["dof"].tolist() == [4, 4]
 
 
 def test_two_sweeps_of_the_same_settings_are_compared_side_by_side(tmp_path):
@@ -110,4 +138,40 @@ def test_two_sweeps_of_the_same_settings_are_compared_side_by_side(tmp_path):
     assert settings["n"].tolist() == [1, 1, 1, 1]
     pooled = compare([tmp_path / "before", tmp_path / "after"], pool_sweeps=True)
     assert pd.read_csv(pooled.parent / "settings.csv")["n"].tolist() == [2, 2]
-    assert "Pooled over sweep (2 values)" in pooled.with_suffix(".md").read_text()
+    assert "mean of its means per value of sweep" in pooled.with_suffix(".md").read_text()
+
+
+def test_a_folder_compared_with_its_copy_gives_one_folders_statistics(sweep, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep, copy)
+    alone = pd.read_csv(compare([sweep], out=tmp_path / "alone").parent / "settings.csv")
+    capsys.readouterr()
+    report = compare([sweep, copy], by=["optimizer"])
+    err = capsys.readouterr().err
+    assert ("7 duplicate run(s) dropped: the same config, seed and results in copy as in sweep; "
+            "each run counts once.") in err
+    pd.testing.assert_frame_equal(pd.read_csv(report.parent / "settings.csv"), alone)
+    md = report.with_suffix(".md").read_text()
+    assert "7 runs: 6 ok, 1 failed. 7 duplicate run(s) dropped" in md
+    assert f"hydra.sweep.dir={sweep}" in md  # seeds are added to the folder the runs are in
+
+
+def test_runs_that_disagree_across_folders_name_their_commits_and_cpus(sweep, tmp_path, capsys):
+    other = tmp_path / "other"
+    shutil.copytree(sweep, other)
+    for summary_file in other.glob("*/summary.json"):
+        summary = json.loads(summary_file.read_text())
+        if summary["status"] == "ok":
+            summary["test_acc"] -= 0.002
+            summary["versions"] = {"commit": "abc1234", "cpu": "Intel Xeon Gold 6130"}
+            summary_file.write_text(json.dumps(summary))
+    report = compare([sweep, other], by=["optimizer"])
+    sentence = ("6 run(s) have the same config and seed in other and sweep but different "
+                "results: they are separate runs, not repeats (each folder's runs are averaged "
+                "as a block of their own); the folders differ in commit abc1234 (other) vs "
+                "1f3d179 (sweep); CPU Intel Xeon Gold 6130 (other) vs AMD EPYC (sweep).")
+    assert sentence in capsys.readouterr().err
+    md = report.with_suffix(".md").read_text()
+    assert sentence in md and "1 duplicate run(s) dropped" in md  # the failed run
+    settings = pd.read_csv(report.parent / "settings.csv")
+    assert settings["n"].tolist() == [4, 4, 4] and settings["cells"].tolist() == [2, 2, 2]

@@ -1,4 +1,6 @@
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,3 +108,48 @@ def test_runs_without_recorded_overrides_compare_the_config_values_that_differ(t
         summary["overrides"] = []
         (run / "summary.json").write_text(json.dumps(summary))
     assert load_results([tmp_path / "s"]).varying == ["optimizer.lr"]
+
+
+def test_a_folder_and_its_copy_count_each_run_once(sweep, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep, copy)
+    one, both = load_results([sweep]), load_results([sweep, copy])
+    assert len(both.runs) == len(one.runs) == 10 and both.conflicts.empty
+    assert len(both.duplicates) == 10
+    assert {str(copy)} == {str(p.parent) for p in map(Path, both.duplicates["path"])}
+    assert set(both.runs["path"]) == set(one.runs["path"])
+    assert both.varying == one.varying  # the sweep is no key: the folders hold one sweep's runs
+    assert settings_table(both, "test_acc").equals(settings_table(one, "test_acc"))
+
+
+def test_a_copy_that_extends_a_sweep_adds_its_new_seeds_as_repeats(sweep, tmp_path):
+    extended = tmp_path / "extended"
+    shutil.copytree(sweep, extended)
+    config = base_config(optimizer={"name": "adam", "lr": 0.01},
+                         conv={"filter_num": 30, "filter_size": 5}, seed=3)
+    make_run(extended, ["optimizer=adam", "conv.filter_num=30", "seed=3", "+sweep=demo"],
+             config, test_acc=0.95)
+    both = load_results([sweep, extended])
+    assert both.varying == ["optimizer", "conv.filter_num"]
+    best = settings_table(both, "test_acc").iloc[0]
+    assert best["n"] == 3 and best["mean"] == pytest.approx(np.mean([0.92, 0.94, 0.95]))
+
+
+def test_runs_of_one_identity_that_disagree_are_separate_settings(sweep, tmp_path):
+    other = tmp_path / "other-machine"
+    shutil.copytree(sweep, other)
+    for summary_file in other.glob("*/summary.json"):
+        summary = json.loads(summary_file.read_text())
+        if summary["status"] == "ok":
+            summary["test_acc"] += 0.001
+            summary["versions"] = {"commit": "abc1234", "cpu": "Intel Xeon"}
+            summary_file.write_text(json.dumps(summary))
+    both = load_results([sweep, other])
+    assert len(both.conflicts) == 16 and both.conflicts["config_hash"].nunique() == 8
+    assert len(both.duplicates) == 2  # the failed and the unfinished run are copies
+    assert "sweep" in both.varying
+    table = settings_table(both, "test_acc")
+    assert len(table) == 8 and table["n"].tolist() == [2] * 8
+    pooled = load_results([sweep, other], by=["optimizer", "conv.filter_num"])
+    assert pooled.pooled == ["sweep"]
+    assert settings_table(pooled, "test_acc")["cells"].tolist() == [2] * 4

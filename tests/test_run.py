@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -73,6 +75,9 @@ def test_sweep_parallel_serial_repeat_and_skip(tmp_path):
     report = (tmp_path / "par" / "report.md").read_text()
     assert "Compared keys: optimizer, conv.filter_num" in report
     assert (tmp_path / "par" / "loss.png").is_file()
+    # one run per setting: the add-seeds command starts as this sweep was started
+    assert f"\npython {REPO / 'run.py'} hydra.launcher.n_jobs=2 -m " in report
+    assert f" seed=1,2 hydra.sweep.dir={tmp_path / 'par'}\n" in report
 
     serial = run_py(*sweep, "hydra.sweep.dir=ser", "hydra.launcher.n_jobs=1",
                     "compare.enabled=false", cwd=tmp_path)
@@ -296,3 +301,25 @@ def test_a_crashed_worker_ends_the_sweep_with_its_table_and_the_resume_command(t
     assert "sweep folder:" in out and "ok" in out  # the table of what finished
     assert "Resume (finished runs are skipped): python " in err
     assert "Traceback" not in out + err
+
+
+def test_the_printed_add_seeds_command_starts_as_the_sweep_did_and_settles_it(tmp_path):
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    first = subprocess.run([sys.executable, "-m", "cnnsweep", "-m", "optimizer=sgd,adam",
+                            "seed=0,1", *TINY, "hydra.sweep.dir=s"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    report = (tmp_path / "s" / "report.md").read_text()
+    wanted = int(re.search(r"This adds seeds up to (\d+) per setting", report).group(1))
+    command = next(line for line in report.splitlines() if line.startswith("python -m cnnsweep"))
+    new_seeds = ",".join(map(str, range(2, wanted)))
+    assert command.endswith(f"seed={new_seeds} hydra.sweep.dir={tmp_path / 's'}")
+    settings = re.search(r" optimizer=(\S+) ", command).group(1).split(",")
+    words = shlex.split(command)
+    again = subprocess.run([sys.executable, *words[1:]], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    runs = summaries(tmp_path / "s")
+    assert len(runs) == 4 + (wanted - 2) * len(settings)
+    assert all(r["status"] == "ok" for r in runs.values())
+    assert f"({wanted} runs)" in (tmp_path / "s" / "report.md").read_text()

@@ -13,7 +13,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from cnnsweep import multirun
+from cnnsweep import entrypoint, multirun
 from cnnsweep.interrupts import CURRENT
 from cnnsweep.progress import SweepProgress
 
@@ -35,6 +35,7 @@ class CompareOnMultirunEnd(Callback):
             quoted = str(sweep_dir).replace("\\", "\\\\").replace("'", "\\'")
             config.hydra.overrides.hydra.append(f"hydra.sweep.dir='{quoted}'")
         multirun.check_output_folder(sweep_dir, "hydra.sweep.dir")
+        entrypoint.record(sweep_dir, CURRENT.argv)  # later commands for it start the same way
         multirun.check_launcher(OmegaConf.to_container(config.hydra.launcher, resolve=True))
         if OmegaConf.select(config, "compare.enabled", default=True):
             multirun.check_compare(config)

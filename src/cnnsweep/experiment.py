@@ -54,6 +54,18 @@ def source_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def cpu_model() -> str:
+    """The processor's model name (Linux /proc/cpuinfo, else what `platform` knows): runs on
+    two machines that disagree in their numbers are told apart by it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def versions() -> dict[str, str | None]:
     import hydra
     import omegaconf
@@ -63,7 +75,7 @@ def versions() -> dict[str, str | None]:
     return {"cnnsweep": cnnsweep.__version__, "numpy": np.__version__,
             "hydra": hydra.__version__, "omegaconf": omegaconf.__version__,
             "python": platform.python_version(), "platform": platform.platform(), "blas": blas,
-            "commit": source_commit()}
+            "cpu": cpu_model(), "commit": source_commit()}
 
 
 class RunProgress(TrainingCallback):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cnnsweep import runfolder
+from cnnsweep import entrypoint, runfolder
 from cnnsweep.exitcodes import ExitCode
 from cnnsweep.runfolder import Status
 from cnnsweep.runlock import RunLock
@@ -175,9 +175,9 @@ def _mark_if_free(run_dir: Path, signame: str) -> Status:
 
 def resume_command(argv: list[str], sweep_dir: Path) -> str:
     """The command as it was given, with `hydra.sweep.dir` pinned to this sweep's folder."""
-    args = [a for a in argv[1:] if not a.startswith("hydra.sweep.dir=")]
-    program = f"python {argv[0]}" if argv[0].endswith(".py") else argv[0]
-    return " ".join([program, *map(shlex.quote, [*args, f"hydra.sweep.dir={sweep_dir}"])])
+    args = [a for a in argv[1:] if not a.startswith(entrypoint.SWEEP_DIR)]
+    return " ".join([entrypoint.program(argv[0]),
+                     *map(shlex.quote, [*args, f"{entrypoint.SWEEP_DIR}{sweep_dir}"])])
 
 
 def guard(main: Callable[[], object]) -> int:

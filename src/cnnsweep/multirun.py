@@ -47,7 +47,7 @@ def expected_runs(sweeper: dict, task_overrides: list[str]) -> list[str] | int |
 
 def check_output_folder(folder: Path, key: str) -> None:
     """Create `folder` and write into it, or exit with one line that names it."""
-    probe = folder / ".cnnsweep-write-test"
+    probe = folder / f".cnnsweep-write-test.{os.getpid()}"  # two launches at once: two probes
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe.write_text("")

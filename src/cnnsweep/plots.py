@@ -88,7 +88,7 @@ def figure_context(results: Results, options: CompareOptions) -> FigureContext:
     pooled = ", ".join(f"{k} ({results.runs[k].nunique()} values)" for k in results.pooled)
     return FigureContext(options, Palette.of(results, panel), panel,
                          tuple(panel_values(results, panel)), results.spread_label(),
-                         f"pooled over {pooled}" if pooled else "")
+                         f"averaged over {pooled}" if pooled else "")
 
 
 class FigureJobs:

@@ -31,9 +31,9 @@ from cnnsweep.document import (
     to_markdown,
 )
 from cnnsweep.figures.style import FORMATS
-from cnnsweep.results import Results, gather
+from cnnsweep.results import SWEEP_KEY, Results, gather
 from cnnsweep.runfolder import Status
-from cnnsweep.stats import add_seeds_command, settings_table, verdict
+from cnnsweep.stats import PROCEDURE, add_seeds_command, settings_table, verdict
 
 COMPARE_FOLDER = "compare"  # other comparisons of a sweep go below it
 
@@ -111,6 +111,77 @@ def _status_line(results: Results) -> str:
                                                       if s in counts)
 
 
+def _and(words: Sequence[str]) -> str:
+    words = list(words)
+    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else "".join(words)
+
+
+def _values(results: Results) -> str:
+    return _and([f"{k} ({results.runs[k].nunique()} values)" for k in results.pooled])
+
+
+def _folder_names(paths: pd.Series) -> list[str]:
+    return sorted({Path(p).parent.name for p in paths})
+
+
+def _duplicates_sentence(results: Results) -> str:
+    dup = results.duplicates
+    return (f"{len(dup)} duplicate run(s) dropped: the same config, seed and results in "
+            f"{_and(_folder_names(dup['path']))} as in {_and(_folder_names(dup['copy_of']))}; "
+            "each run counts once.")
+
+
+VERSION_FIELDS = ("commit", "cpu", "blas", "numpy", "python", "platform")
+
+
+def _conflicts_sentence(results: Results) -> str:
+    """Runs of one identity whose results disagree: where, and what their versions say."""
+    runs = results.conflicts
+    folders = runs["path"].map(lambda p: Path(p).parent.name)
+    versions = pd.DataFrame(list(runs["_versions"]), index=runs.index)
+    differ = []
+    for name in VERSION_FIELDS:
+        if name not in versions:
+            continue
+        per_folder = versions[name].fillna("unknown").astype(str).groupby(folders).agg(
+            lambda v: ", ".join(sorted(set(v))))
+        if per_folder.nunique() > 1:
+            differ.append(f"{'CPU' if name == 'cpu' else name} " + " vs ".join(
+                f"{value} ({folder})" for folder, value in per_folder.items()))
+    kept = ("the sweep is a compared key" if SWEEP_KEY in results.varying else
+            "each folder's runs are averaged as a block of their own")
+    why = (f"the folders differ in {'; '.join(differ)}" if differ else
+           "their recorded versions (commit, CPU, BLAS, NumPy, Python) are the same, so what "
+           "differs is not recorded")
+    return (f"{runs['config_hash'].nunique()} run(s) have the same config and seed in "
+            f"{_and(sorted(set(folders)))} but different results: they are separate runs, not "
+            f"repeats ({kept}); {why}.")
+
+
+def _repeats_sentence(results: Results, table: pd.DataFrame) -> str:
+    """What a setting's runs differ by, and what its mean averages over, in plain words."""
+    if not results.pooled:
+        if results.spread_label() == "seeds":
+            return "Repeats: the runs of a setting differ by seed only."
+        return ("Repeats: some settings hold several runs of one seed (their results differ); "
+                "they count as repeats.")
+    keys = _and(results.pooled)
+    text = (f"Each setting's mean is the mean of its means per value of {keys} (each value "
+            f"weighted alike, as in main effects), not of its runs: {keys} "
+            f"{'vary' if len(results.pooled) > 1 else 'varies'} but "
+            f"{'are' if len(results.pooled) > 1 else 'is'} not compared. ")
+    if (table["dof"] > 0).any():
+        text += ("Its interval and tests use only the spread between seeds within each value, "
+                 f"not the differences between the values of {keys}.")
+    else:
+        text += (f"With one run per setting and value of {keys} there is no estimate of the "
+                 "seed noise: no interval, no test.")
+    if table["cells"].nunique() > 1:
+        text += (f" Not every setting has runs for every value of {keys}: their means average "
+                 "over different values and do not compare like with like.")
+    return text
+
+
 def _settings_for_people(table: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
     """The settings table as the report shows it: mean ± CI half-width, n, p vs best."""
     half = (table["ci_high"] - table["mean"]).where(table["n"] > 1)
@@ -120,6 +191,7 @@ def _settings_for_people(table: pd.DataFrame, keys: list[str], metric: str) -> p
     shown["n"] = table["n"]
     shown["std"] = table["std"]
     shown["p vs best"] = table["p_vs_best"]
+    shown["p vs best (Holm)"] = table["p_vs_best_holm"]
     shown["beyond noise"] = table["distinguishable"].map(
         {True: "yes", False: "no"}).astype(object)
     shown["seconds"] = table["wall_seconds"]
@@ -153,10 +225,15 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
     results, o = comparison.results, comparison.options
     out_dir = output_folder(paths, comparison, out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pooled = ", ".join(f"{k} ({results.runs[k].nunique()} values)" for k in results.pooled)
-    if pooled:
-        warn(f"cnnsweep compare: pooled over {pooled}: their runs count as repeats of one "
-             "setting; compare by them with --by")
+    averaged = _and(results.pooled)
+    if results.pooled:
+        warn(f"cnnsweep compare: averaging over {_values(results)}, which vary but are not "
+             "compared: a setting's mean is the mean over their values, each alike, and its "
+             "interval comes from the seed noise within each value; compare by them with --by")
+    if not results.duplicates.empty:
+        warn(f"cnnsweep compare: {_duplicates_sentence(results)}")
+    if not results.conflicts.empty:
+        warn(f"cnnsweep compare: {_conflicts_sentence(results)}")
 
     ctx = plots.figure_context(results, o)
     figures = plots.FigureJobs(o.figures, results, ctx, out_dir, helper)
@@ -168,16 +245,23 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
     drawn = figures.finish()
 
     doc = Document(f"cnnsweep comparison: {', '.join(str(p) for p in paths)}")
-    sweep_dir = str(paths[0]) if len(paths) == 1 else None
-    found = verdict(table, o.metric, ctx.spread, add_seeds_command(results, sweep_dir))
+    found = verdict(table, o.metric, results.spread_label(blocks=True),
+                    lambda seeds, settings: add_seeds_command(results, seeds, settings),
+                    averaged)
     doc.add(Paragraph(found.text))
     if found.command:
         doc.add(Code(found.command))
-    facts = [_status_line(results) + ".",
-             f"Compared keys: {', '.join(results.varying) or '(none vary)'}; metric: {o.metric}.",
-             f"Repeats: the runs of a setting differ by {ctx.spread}."]
-    if pooled:
-        facts.append(f"Pooled over {pooled}: these keys vary but are not compared.")
+    facts = [_status_line(results) + "."]
+    if not results.duplicates.empty:
+        facts.append(_duplicates_sentence(results))
+    if not results.conflicts.empty:
+        facts.append(_conflicts_sentence(results)[0].upper() + _conflicts_sentence(results)[1:])
+    facts.append(f"Compared keys: {', '.join(results.varying) or '(none vary)'}; metric: "
+                 f"{o.metric}.")
+    facts.append(_repeats_sentence(results, table))
+    tests = int(table["p_vs_best"].notna().sum())
+    if tests:
+        facts.append(PROCEDURE.format(m=tests, s="" if tests == 1 else "s"))
     if (results.runs["status"] == Status.INTERRUPTED).any():
         facts.append("The sweep was interrupted: this compares the runs that finished; run "
                      "the sweep again to train the others.")

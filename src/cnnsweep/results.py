@@ -18,10 +18,12 @@ import pandas as pd
 
 from cnnsweep.compare_options import closest
 from cnnsweep.runfolder import (
+    ENDED_WITH_RESULT,
     EPOCHS,
     HISTORY,
     NoRunsError,
     Status,
+    config_hash,
     find_run_dirs,
     is_presentation_key,
     override_key,
@@ -39,8 +41,12 @@ SUMMARY_METRICS = ("test_acc", "train_acc", "val_acc", "best_test_acc", "final_t
                    "iterations", "epochs")
 # Metrics where less is better; every other one ranks the largest first.
 LOWER_IS_BETTER = ("final_train_loss", "wall_seconds", "train_seconds", "param_count")
-META_COLUMNS = ("run_id", "run", SWEEP_KEY, "path", "status", "error", "commit", "setting",
-                "_overrides", "_compare", *SUMMARY_METRICS)
+META_COLUMNS = ("run_id", "run", SWEEP_KEY, "path", "status", "error", "commit", "config_hash",
+                "setting", "_overrides", "_compare", *SUMMARY_METRICS)
+# What a run computed: two runs of one identity (config hash) that agree in all of these are
+# copies of one run (the same sweep run twice, or a folder copied), counted once.
+RESULT_COLUMNS = ("status", "test_acc", "train_acc", "val_acc", "best_test_acc",
+                  "final_train_loss", "iterations", "epochs")
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
@@ -69,6 +75,10 @@ def run_row(run_dir: Path) -> dict[str, object]:
         row[metric] = summary.get(metric, np.nan)
     row["error"] = summary.get("error") or summary.get("message") or ""
     row["commit"] = (summary.get("versions") or {}).get("commit")
+    # The run's identity: its config less presentation keys, seed included (runfolder.py).
+    row["config_hash"] = summary.get("config_hash") or (config_hash(record.config)
+                                                        if record.config else None)
+    row["_versions"] = summary.get("versions") or {}
     row.update(flatten(record.config))
     for group in GROUPS:  # the option chosen for a group, as the user typed it
         if group in overrides:
@@ -132,12 +142,63 @@ def _with_sweep_key(runs: pd.DataFrame) -> pd.DataFrame:
     return runs.assign(**{SWEEP_KEY: label})
 
 
+def drop_copies(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Runs that share an identity (config hash, which covers the seed).
+
+    Those that agree in their status and every result are copies of one run: the first found is
+    kept, the others are dropped and returned with the path of the run they copy (`copy_of`).
+    Those that ended with results that disagree (another machine, another commit) are all
+    kept, and returned as the conflicts.
+    """
+    shared = runs[runs["config_hash"].notna() & runs.duplicated("config_hash", keep=False)]
+    if shared.empty:
+        return runs, runs.iloc[:0].assign(copy_of=[]), runs.iloc[:0]
+    result = shared[[c for c in RESULT_COLUMNS if c in shared]].apply(
+        lambda column: column.map(repr)).agg("|".join, axis=1)  # repr: NaN equals NaN
+    identity = shared["config_hash"] + "|" + result
+    copy = identity.duplicated()
+    first_path = shared.loc[~copy, "path"].set_axis(identity[~copy])
+    duplicates = shared[copy].assign(copy_of=identity[copy].map(first_path))
+    ended = shared[~copy & shared["status"].isin(ENDED_WITH_RESULT)]
+    conflicts = ended[ended.duplicated("config_hash", keep=False)]
+    return runs.drop(duplicates.index), duplicates, conflicts
+
+
+def _sources(runs: pd.DataFrame, duplicates: pd.DataFrame,
+             conflicts: pd.DataFrame) -> pd.Series:
+    """For each run, a label shared by the sweep folders shown to hold the same code's runs:
+    linked by copies that agree, never by runs that disagree."""
+    def folder(path: object) -> str:
+        return str(Path(str(path)).parent)
+
+    parent = {f: f for f in runs["path"].map(folder)}
+
+    def root(f: str) -> str:
+        while parent[f] != f:
+            f = parent[f]
+        return f
+
+    disagree = {frozenset(group.map(folder)) for _, group in
+                conflicts.groupby("config_hash")["path"]}
+    for path, copy_of in zip(duplicates["path"], duplicates["copy_of"], strict=True):
+        a, b = folder(path), folder(copy_of)
+        if a in parent and b in parent and not any({a, b} <= d for d in disagree):
+            parent[root(a)] = root(b)
+    return runs["path"].map(lambda p: root(folder(p)))
+
+
 class Results:
     """The runs of one comparison and the keys they are compared by."""
 
     def __init__(self, runs: pd.DataFrame, varying: list[str], default_keys: list[str],
-                 candidates: list[str], tables: dict[str, pd.DataFrame] | None = None) -> None:
-        self.runs = runs  # one row per run
+                 candidates: list[str], tables: dict[str, pd.DataFrame] | None = None,
+                 duplicates: pd.DataFrame | None = None,
+                 conflicts: pd.DataFrame | None = None) -> None:
+        self.runs = runs  # one row per run, each counted once
+        # Copies of a run found again in another folder, dropped (with `copy_of`: the kept run).
+        self.duplicates = duplicates if duplicates is not None else runs.iloc[:0]
+        # Runs of one identity whose results disagree: all kept, as the different runs they are.
+        self.conflicts = conflicts if conflicts is not None else runs.iloc[:0]
         self.varying = varying  # the compared keys
         self.default_keys = default_keys  # compared when no keys are asked for
         self.candidates = candidates  # every key whose values differ between runs
@@ -178,7 +239,8 @@ class Results:
                                f"key of these runs: {', '.join(names)}")
         varying = list(keys) if keys else list(self.default_keys)
         runs = self.runs.assign(setting=setting_labels(self.runs, varying))
-        return Results(runs, varying, self.default_keys, self.candidates, self._tables)
+        return Results(runs, varying, self.default_keys, self.candidates, self._tables,
+                       self.duplicates, self.conflicts)
 
     def user_keys(self) -> list[str]:
         """The keys a user compares by: config keys and groups, and the sweep; not the
@@ -202,33 +264,38 @@ class Results:
     def ok(self) -> pd.DataFrame:
         return self.runs[self.runs["status"] == Status.OK]
 
-    def spread_label(self) -> str:
+    def spread_label(self, blocks: bool = False) -> str:
         """What the runs of one setting differ by: "seeds" only when that is all they differ
-        by, else "runs" (pooled keys, or repeats of one seed from several sweeps)."""
-        if self.pooled or REPEAT_KEY not in self.runs:
+        by, else "runs" (pooled keys, or repeats of one seed from several sweeps). With
+        `blocks`, within each value of the pooled keys (what the statistics compare)."""
+        if (self.pooled and not blocks) or REPEAT_KEY not in self.runs:
             return "runs"
-        repeats = self.runs.groupby(["setting", REPEAT_KEY]).size()
+        within = ["setting", *(self.pooled if blocks else []), REPEAT_KEY]
+        repeats = self.runs.groupby(within, dropna=False).size()
         return "seeds" if (repeats <= 1).all() else "runs"
 
 
 def gather(paths: Iterable[str | Path], pool_sweeps: bool = False) -> Results:
-    """Read every run under `paths` once, compared by the keys that vary.
+    """Read every run under `paths` once, each run counted once, compared by the keys that vary.
 
-    When the same setting occurs in more than one sweep folder, the sweep (its folder name,
-    and its commit where those differ) becomes a compared key, unless `pool_sweeps`: then its
-    runs are pooled, and said to be.
+    A run found in several folders with the same results (a copy) counts once. When the same
+    setting occurs in more than one sweep folder, and copies do not show the folders to hold
+    the same code's runs, the sweep (its folder name, and its commit where those differ)
+    becomes a compared key, unless `pool_sweeps`: then it is averaged over, and said to be.
     """
     run_dirs = find_run_dirs(paths)
     runs = pd.DataFrame([run_row(d) for d in run_dirs])
+    runs, duplicates, conflicts = drop_copies(runs)
+    runs = runs.reset_index(drop=True)
     runs.insert(0, "run_id", range(len(runs)))
     runs = _with_sweep_key(runs)
     candidates = varying_keys(runs)
     if runs[SWEEP_KEY].nunique() > 1:
-        per_setting = runs.groupby(setting_labels(runs, candidates))[SWEEP_KEY].nunique()
-        if (per_setting > 1).any():
+        sources = _sources(runs, duplicates, conflicts)
+        if (sources.groupby(setting_labels(runs, candidates)).nunique() > 1).any():
             candidates.append(SWEEP_KEY)
     defaults = [k for k in candidates if not (pool_sweeps and k == SWEEP_KEY)]
-    return Results(runs, defaults, defaults, candidates).by(None)
+    return Results(runs, defaults, defaults, candidates, None, duplicates, conflicts).by(None)
 
 
 def load_results(paths: Iterable[str | Path], by: Sequence[str] | None = None) -> Results:

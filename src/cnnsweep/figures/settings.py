@@ -51,6 +51,8 @@ def metric_data(results: Results, ctx: FigureContext) -> pd.DataFrame | None:
 def _title(ctx: FigureContext, table: pd.DataFrame, what: str) -> str:
     several = (table["n"] > 1).any()
     spread = f"mean and 95% CI over {ctx.spread}" if several else "one run each"
+    if several and ctx.pooled:  # stats.settings_table: CI from the seeds within each value
+        spread = "95% CI over seeds"
     pooled = f"; {ctx.pooled}" if ctx.pooled else ""
     return f"{ctx.metric} {what} ({spread}{pooled})"
 
