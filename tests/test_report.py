@@ -7,8 +7,10 @@ import shutil
 import pandas as pd
 import pytest
 
+from cnnsweep import runfolder
 from cnnsweep.cli import main as cli
 from cnnsweep.report import compare
+from cnnsweep.results import load_results
 from tests.runfolders import base_config, make_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -175,3 +177,25 @@ def test_runs_that_disagree_across_folders_name_their_commits_and_cpus(sweep, tm
     assert sentence in md and "1 duplicate run(s) dropped" in md  # the failed run
     settings = pd.read_csv(report.parent / "settings.csv")
     assert settings["n"].tolist() == [4, 4, 4] and settings["cells"].tolist() == [2, 2, 2]
+
+
+def test_files_analysis_cannot_read_are_named_on_the_terminal_and_in_the_report(tmp_path):
+    sweep = tmp_path / "sweep"
+    runs = [make_run(sweep, [f"optimizer={opt}"], base_config(optimizer={"name": opt}),
+                     test_acc=acc)
+            for opt, acc in (("sgd", 0.6), ("adam", 0.95), ("momentum", 0.8))]
+    (runs[0] / runfolder.EPOCHS).write_bytes(b"\x89PNG garbage\x00\nnot,a,csv\n")
+    (runs[2] / runfolder.SUMMARY).write_text('{"status": "ok", "test_ac')  # cut mid-write
+    told = []
+    html = compare([sweep], out=tmp_path / "out", warn=told.append, figures=["accuracy"])
+    skipped = sorted(m for m in told if m.startswith("cnnsweep compare: skipped "))
+    assert len(skipped) == 2
+    assert f"{runs[2] / runfolder.SUMMARY}: not readable JSON" in skipped[0]
+    assert f"{runs[0] / runfolder.EPOCHS}: its header" in skipped[1] and "left out of the " \
+        "curves" in skipped[1]
+    markdown = html.with_suffix(".md").read_text()
+    assert "## Files skipped" in markdown and str(runs[0] / runfolder.EPOCHS) in markdown
+    # The garbage file is left out of the curves; the other runs' curves are read.
+    results = load_results([sweep])
+    with_curves = set(results.runs.set_index("run_id").loc[results.epochs["run_id"], "run"])
+    assert with_curves == {"optimizer=adam", "optimizer=momentum"}

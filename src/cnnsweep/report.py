@@ -32,10 +32,11 @@ from cnnsweep.document import (
 )
 from cnnsweep.figures.style import FORMATS
 from cnnsweep.results import SWEEP_KEY, Results, gather
-from cnnsweep.runfolder import Status
+from cnnsweep.runfolder import Status, unreadable_files
 from cnnsweep.stats import PROCEDURE, add_seeds_command, settings_table, verdict
 
 COMPARE_FOLDER = "compare"  # other comparisons of a sweep go below it
+SHOWN_PROBLEMS = 10  # unreadable files named on the terminal; the report lists them all
 
 
 class UnknownMetricError(KeyError):
@@ -234,6 +235,13 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
         warn(f"cnnsweep compare: {_duplicates_sentence(results)}")
     if not results.conflicts.empty:
         warn(f"cnnsweep compare: {_conflicts_sentence(results)}")
+    unreadable = [problem for path in results.runs["path"]
+                  for problem in unreadable_files(Path(path))]
+    for problem in unreadable[:SHOWN_PROBLEMS]:
+        warn(f"cnnsweep compare: skipped {problem}")
+    if len(unreadable) > SHOWN_PROBLEMS:
+        warn(f"cnnsweep compare: … and {len(unreadable) - SHOWN_PROBLEMS} more unreadable files "
+             "(listed in the report)")
 
     ctx = plots.figure_context(results, o)
     figures = plots.FigureJobs(o.figures, results, ctx, out_dir, helper)
@@ -276,6 +284,8 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
     if not failed.empty:
         doc.add(Heading("Runs that did not finish ok"),
                 Items([f"{r.run}: {r.status}. {r.error}".rstrip() for r in failed.itertuples()]))
+    if unreadable:
+        doc.add(Heading("Files skipped"), Items(unreadable))
     (out_dir / "report.md").write_text(to_markdown(doc))
     (out_dir / "report.html").write_text(to_html(doc))
     return out_dir / "report.html"

@@ -8,6 +8,7 @@ afterwards (`Results.by`) without reading anything again.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Iterable, Sequence
 from functools import cached_property
@@ -19,8 +20,10 @@ import pandas as pd
 from cnnsweep.compare_options import closest
 from cnnsweep.runfolder import (
     ENDED_WITH_RESULT,
+    EPOCH_COLUMNS,
     EPOCHS,
     HISTORY,
+    HISTORY_COLUMNS,
     NoRunsError,
     Status,
     config_hash,
@@ -28,6 +31,7 @@ from cnnsweep.runfolder import (
     is_presentation_key,
     override_key,
     read_run,
+    valid_header,
 )
 
 __all__ = ["NoRunsError", "Results", "gather", "load_results", "setting_labels"]
@@ -95,6 +99,7 @@ def read_tables(paths: Sequence[str], run_ids: Sequence[int], name: str) -> pd.D
     Files are read as bytes and parsed together, one parse per distinct header (older run
     folders may have fewer columns): a thousand separate `read_csv` calls take seconds.
     """
+    columns = {HISTORY: HISTORY_COLUMNS, EPOCHS: EPOCH_COLUMNS}.get(name)
     by_header: dict[bytes, list[tuple[int, bytes]]] = {}
     for run_id, path in zip(run_ids, paths, strict=True):
         try:
@@ -102,19 +107,39 @@ def read_tables(paths: Sequence[str], run_ids: Sequence[int], name: str) -> pd.D
         except OSError:
             continue
         header, _, body = blob.partition(b"\n")
+        if columns is not None and not valid_header(
+                header.decode("utf-8", errors="replace").strip().split(","), columns):
+            continue  # not the contract's file: named by runfolder.unreadable_files
         if body.strip():
             by_header.setdefault(header, []).append((run_id, body if body.endswith(b"\n")
                                                      else body + b"\n"))
     frames = []
     for header, parts in by_header.items():
-        body = b"".join(part for _, part in parts)
-        frame = pd.read_csv(io.BytesIO(header + b"\n" + body))
-        counts = [part.count(b"\n") for _, part in parts]
-        frame.insert(0, "run_id", np.repeat([run_id for run_id, _ in parts], counts))
-        frames.append(frame)
+        frames += _parse(header, parts)
     if not frames:
         return pd.DataFrame(columns=["run_id"])
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _parse(header: bytes, parts: list[tuple[int, bytes]]) -> list[pd.DataFrame]:
+    """The files of one header parsed together; if that fails, one by one, leaving out the ones
+    that do not parse (a file cut mid-write)."""
+    def one(group: list[tuple[int, bytes]]) -> pd.DataFrame:
+        frame = pd.read_csv(io.BytesIO(header + b"\n" + b"".join(part for _, part in group)))
+        # A value cut mid-write reads as text: NaN instead, so that the column stays numeric.
+        frame = frame.apply(pd.to_numeric, errors="coerce")
+        counts = [part.count(b"\n") for _, part in group]
+        frame.insert(0, "run_id", np.repeat([run_id for run_id, _ in group], counts))
+        return frame
+
+    try:
+        return [one(parts)]
+    except (ValueError, pd.errors.ParserError):
+        frames = []
+        for part in parts:
+            with contextlib.suppress(ValueError, pd.errors.ParserError):
+                frames.append(one([part]))
+        return frames
 
 
 def varying_keys(runs: pd.DataFrame) -> list[str]:

@@ -221,6 +221,42 @@ def read_run(run_dir: Path) -> RunRecord:
                      summary)
 
 
+def unreadable_files(run_dir: Path) -> list[str]:
+    """The files of a run folder that analysis cannot read, each as "<path>: <why, and what
+    analysis does instead>": a summary that is not JSON (truncated or corrupt), a CSV whose
+    header is not the contract's. Missing files are not listed (an unfinished run has none)."""
+    problems = []
+    summary = Path(run_dir) / SUMMARY
+    if summary.is_file():
+        try:
+            json.loads(summary.read_text())
+        except (OSError, ValueError) as exc:
+            problems.append(f"{summary}: not readable JSON ({type(exc).__name__}: truncated or "
+                            "corrupt); the run counts as unfinished")
+    for name, columns in ((HISTORY, HISTORY_COLUMNS), (EPOCHS, EPOCH_COLUMNS)):
+        header = csv_header(Path(run_dir) / name)
+        if header is not None and not valid_header(header, columns):
+            shown = ",".join(header)[:60] or "(empty)"
+            problems.append(f"{Path(run_dir) / name}: its header '{shown}' is not "
+                            f"{','.join(columns)}; left out of the curves")
+    return problems
+
+
+def csv_header(path: Path) -> list[str] | None:
+    """The first line of a CSV file, split; None where there is no such file."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(4096)
+    except OSError:
+        return None
+    return first.decode("utf-8", errors="replace").strip().split(",")
+
+
+def valid_header(header: Sequence[str], columns: Sequence[str]) -> bool:
+    """A contract's header, or the first columns of it (older run folders wrote fewer)."""
+    return 0 < len(header) <= len(columns) and list(header) == list(columns[:len(header)])
+
+
 def is_run_dir(path: Path) -> bool:
     return (path / CONFIG).is_file() or (path / SUMMARY).is_file()
 
