@@ -14,6 +14,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from cnnsweep import entrypoint, multirun
+from cnnsweep.compare_options import DEFAULT_METRIC
 from cnnsweep.interrupts import CURRENT
 from cnnsweep.progress import SweepProgress
 
@@ -43,7 +44,7 @@ class CompareOnMultirunEnd(Callback):
         expected = multirun.expected_runs(sweeper, list(config.hydra.overrides.task))
         CURRENT.sweep_dir, CURRENT.expected = sweep_dir, expected
         CURRENT.compare = bool(OmegaConf.select(config, "compare.enabled", default=True))
-        CURRENT.metric = OmegaConf.select(config, "compare.metric", default="test_acc")
+        CURRENT.metric = OmegaConf.select(config, "compare.metric", default=DEFAULT_METRIC)
         progress = SweepProgress(sweep_dir, expected, metric=CURRENT.metric).start()
         _PROGRESS.append(progress)
         CURRENT.on_stop.append(progress.stop)

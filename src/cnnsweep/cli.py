@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cnnsweep.compare_options import DEFAULT_METRIC
 from cnnsweep.exitcodes import ExitCode
 from cnnsweep.help import shown_program
 from cnnsweep.helper import start_helper
@@ -25,7 +26,7 @@ def parser(figures: list[str], program: str = "cnnsweep") -> argparse.ArgumentPa
     cmp.add_argument("dirs", nargs="+", help="sweep folders, run folders, or trees of them")
     cmp.add_argument("--by", nargs="+", metavar="KEY",
                      help="keys to compare (default: the keys that vary across runs)")
-    cmp.add_argument("--metric", help="summary metric to rank by (default: test_acc)")
+    cmp.add_argument("--metric", help=f"summary metric to rank by (default: {DEFAULT_METRIC})")
     cmp.add_argument("--out", help="folder for the report (default: see above)")
     cmp.add_argument("--figures", nargs="+", metavar="TYPE",
                      help=f"figure types to draw: {', '.join(figures)}")

@@ -8,11 +8,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+DEFAULT_METRIC = "test_acc"  # what ranks runs and settings unless compare.metric says otherwise
+
 
 @dataclass(frozen=True)
 class CompareOptions:
     by: tuple[str, ...] | None = None  # keys to compare; None: the keys that vary across runs
-    metric: str = "test_acc"  # the summary metric that ranks runs and settings
+    metric: str = DEFAULT_METRIC  # the summary metric that ranks runs and settings
     # Named figure types, drawn in this order (cnnsweep.plots.FIGURES); None: default_figures.
     figures: tuple[str, ...] | None = None
     smooth: int = 11  # loss smoothing window in iterations (1: raw)

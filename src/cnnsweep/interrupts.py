@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cnnsweep import entrypoint, runfolder
+from cnnsweep.compare_options import DEFAULT_METRIC
 from cnnsweep.exitcodes import ExitCode
 from cnnsweep.runfolder import Status
 from cnnsweep.runlock import RunLock
@@ -71,7 +72,7 @@ class Sweep:
 
     sweep_dir: Path | None = None  # set while a multirun is under way
     compare: bool = False
-    metric: str = "test_acc"
+    metric: str = DEFAULT_METRIC
     expected: list[str] | int | None = None  # the run folders it launches (multirun.py)
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
     on_stop: list[Callable[[], object]] = field(default_factory=list)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnsweep import runfolder
+from cnnsweep.compare_options import DEFAULT_METRIC
 from cnnsweep.exitcodes import ExitCode
 from cnnsweep.runfolder import ENDED_WITH_RESULT, Status
 from cnnsweep.runlock import Holder, running_elsewhere
@@ -150,7 +151,7 @@ def _exit(message: str) -> None:
     sys.exit(ExitCode.BAD_SETUP)
 
 
-def sweep_table(runs: pd.DataFrame, metric: str = "test_acc") -> str:
+def sweep_table(runs: pd.DataFrame, metric: str = DEFAULT_METRIC) -> str:
     """A plain-text table of the runs, best by `metric` first: run, status, metric, seconds."""
     import pandas as pd
 
@@ -169,7 +170,7 @@ def sweep_table(runs: pd.DataFrame, metric: str = "test_acc") -> str:
                      for row in rows)
 
 
-def finish(sweep_dir: Path, metric: str = "test_acc", compare: bool = True,
+def finish(sweep_dir: Path, metric: str = DEFAULT_METRIC, compare: bool = True,
            expected: list[str] | int | None = None) -> int:
     """The end of a multirun: the table, the report, what is missing; the exit code."""
     names = {run_dir.name for run_dir in runfolder.started_runs(sweep_dir)}
@@ -189,7 +190,7 @@ def finish(sweep_dir: Path, metric: str = "test_acc", compare: bool = True,
     shown = runs.copy()
     shown.loc[elsewhere.index, "status"] = [f"running elsewhere ({h})" for h in elsewhere]
     if metric not in shown:
-        metric = "test_acc"
+        metric = DEFAULT_METRIC
     print(f"\n{sweep_table(shown, metric)}\n\nsweep folder: {sweep_dir}", flush=True)
     finished = runs["status"].isin(ENDED_WITH_RESULT)
     report_failed = False

@@ -14,6 +14,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from cnnsweep import runfolder
+from cnnsweep.compare_options import DEFAULT_METRIC
 from cnnsweep.runfolder import ENDED_WITH_RESULT, Status
 
 
@@ -26,7 +27,7 @@ class SweepProgress:
 
     def __init__(self, sweep_dir: Path, expected: list[str] | int | None,
                  stream: TextIO = sys.stderr, interval: float = 1.0,
-                 metric: str = "test_acc") -> None:
+                 metric: str = DEFAULT_METRIC) -> None:
         self.sweep_dir, self.stream = Path(sweep_dir), stream
         self.names = set(expected) if isinstance(expected, list) else None
         self.total = len(expected) if isinstance(expected, list) else expected
