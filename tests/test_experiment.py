@@ -95,7 +95,7 @@ def test_a_full_disk_names_the_folder_and_leaves_no_half_written_summary(config,
 
 
 def test_a_run_held_by_another_process_is_skipped_untouched(config, tmp_path):
-    from cnnsweep.experiment import RUNNING_ELSEWHERE
+    from cnnsweep.runfolder import Status
     from cnnsweep.runlock import RunLock
 
     lock = RunLock(tmp_path)
@@ -104,5 +104,5 @@ def test_a_run_held_by_another_process_is_skipped_untouched(config, tmp_path):
         summary = run_experiment(config(), tmp_path)
     finally:
         lock.release()
-    assert summary["status"] == RUNNING_ELSEWHERE and str(os.getpid()) in summary["holder"]
+    assert summary["status"] == Status.RUNNING_ELSEWHERE and str(os.getpid()) in summary["holder"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [runfolder.LOCK]

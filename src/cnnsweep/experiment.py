@@ -36,7 +36,6 @@ from cnnsweep.schema import register_resolvers
 from cnnsweep.train import EpochRecord, StepRecord, TrainingCallback, train
 
 log = logging.getLogger("cnnsweep")
-RUNNING_ELSEWHERE = "running elsewhere"  # what run_experiment returns for a run it skipped
 
 # A worker (joblib, Ray) composes each job's config again and names its folder, importing this
 # module to run the task: the resolvers must exist there too.
@@ -162,7 +161,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "",
     holder = lock.acquire(patience=1.0)  # outlasts another launch's look at the lock
     if holder is not None:
         log.warning("%srunning elsewhere (%s), skipped", label, holder)
-        return {"status": RUNNING_ELSEWHERE, "run": run_dir.name, "holder": str(holder)}
+        return {"status": Status.RUNNING_ELSEWHERE, "run": run_dir.name, "holder": str(holder)}
     try:
         return _attempt(cfg, run_dir, label, overrides)
     finally:
@@ -272,7 +271,7 @@ def main(cfg: DictConfig) -> float:
     label = f"[{run_dir.name}] " if multirun else ""
     summary = run_experiment(cfg, run_dir, label, list(hc.overrides.task))
     failed = runfolder.status_of(summary) == Status.FAILED
-    if not multirun and summary["status"] == RUNNING_ELSEWHERE:
+    if not multirun and summary["status"] == Status.RUNNING_ELSEWHERE:
         print(f"run folder {run_dir} is being trained elsewhere ({summary['holder']}); "
               "nothing done", file=sys.stderr)
         sys.exit(ExitCode.RUNNING_ELSEWHERE)

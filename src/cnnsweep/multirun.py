@@ -188,7 +188,7 @@ def finish(sweep_dir: Path, metric: str = DEFAULT_METRIC, compare: bool = True,
     unfinished = runs["status"] == Status.UNFINISHED
     elsewhere = runs.loc[unfinished, "run"].map(holders).dropna()
     shown = runs.copy()
-    shown.loc[elsewhere.index, "status"] = [f"running elsewhere ({h})" for h in elsewhere]
+    shown.loc[elsewhere.index, "status"] = [f"{Status.RUNNING_ELSEWHERE} ({h})" for h in elsewhere]
     if metric not in shown:
         metric = DEFAULT_METRIC
     print(f"\n{sweep_table(shown, metric)}\n\nsweep folder: {sweep_dir}", flush=True)

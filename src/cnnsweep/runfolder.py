@@ -67,6 +67,8 @@ class Status(str, Enum):
     FAILED = "failed"  # an error stopped it; summary.json holds the error and the traceback
     INTERRUPTED = "interrupted"  # stopped by a signal (Ctrl-C, SIGTERM); a rerun trains it again
     UNFINISHED = "unfinished"  # no summary.json: running, killed, or never started
+    # Never written: what a launch reports for a run another process holds the lock of.
+    RUNNING_ELSEWHERE = "running elsewhere"
 
     def __str__(self) -> str:
         return self.value
