@@ -3,8 +3,8 @@
 import pytest
 from omegaconf import OmegaConf
 
-from cnnsweep.callback import CompareOnMultirunEnd
-from cnnsweep.interrupts import CURRENT
+from cnnsweep.launch.callback import CompareOnMultirunEnd
+from cnnsweep.launch.state import current
 from tests.runfolders import base_config, make_run
 
 BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -32,7 +32,7 @@ def multirun(sweep_dir, task=("optimizer=adam,sgd",), compare=False, **hydra):
     try:
         callback.on_multirun_end(config)
     finally:
-        CURRENT.on_stop.clear()
+        current().stop()
     return config
 
 

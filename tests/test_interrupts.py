@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnsweep.interrupts import resume_command
+from cnnsweep.launch.stopping import resume_command
 from tests.conftest import REPO
 from tests.test_run import run_py, summaries
 

@@ -1,12 +1,14 @@
-"""The multirun as the launching process sees it: expected runs, checks, the end."""
+"""The launch package: the runs a sweep will launch, the checks before its first job, its end."""
 
 from pathlib import Path
 
 import pytest
 
-from cnnsweep import multirun, runfolder
-from cnnsweep.interrupts import mark_interrupted
-from cnnsweep.multirun import check_launcher, expected_runs, finish, sweep_table
+from cnnsweep import runfolder
+from cnnsweep.launch import finish as the_end
+from cnnsweep.launch.finish import finish, sweep_table
+from cnnsweep.launch.preflight import check_launcher, expected_runs
+from cnnsweep.launch.stopping import mark_interrupted
 from cnnsweep.results import gather
 from cnnsweep.runlock import RunLock
 from tests.runfolders import base_config, make_run
@@ -90,7 +92,7 @@ def _run_that_ends_when_looked_at(tmp_path, monkeypatch, owner: object, name: st
 
 
 def test_a_run_that_ends_while_the_sweep_ends_counts_as_finished(tmp_path, monkeypatch, capsys):
-    _run_that_ends_when_looked_at(tmp_path, monkeypatch, multirun, "running_elsewhere")
+    _run_that_ends_when_looked_at(tmp_path, monkeypatch, the_end, "running_elsewhere")
     assert finish(tmp_path, compare=False, expected=["seed=1"]) == 0
     assert "failed or did not finish" not in capsys.readouterr().err
 

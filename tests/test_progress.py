@@ -3,7 +3,7 @@
 import io
 
 from cnnsweep import runfolder
-from cnnsweep.progress import SweepProgress
+from cnnsweep.launch.progress import SweepProgress
 from tests.runfolders import base_config, make_run
 
 

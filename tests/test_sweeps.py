@@ -10,7 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from cnnsweep.build import ConfigError, build_run
-from cnnsweep.multirun import _dotted_keys, check_before_runs
+from cnnsweep.launch.preflight import _dotted_keys, check_before_runs
 from cnnsweep.schema import register_configs
 from tests.conftest import REPO
 from tests.test_run import run_py, summaries

@@ -15,7 +15,9 @@ from omegaconf import DictConfig
 
 from cnnsweep.experiment import main as run_experiment
 from cnnsweep.help import help_text, shown_program
-from cnnsweep.interrupts import CURRENT, guard
+from cnnsweep.interrupts import mark_launching_process
+from cnnsweep.launch import state
+from cnnsweep.launch.stopping import guard
 from cnnsweep.schema import builtin_sweeps, register_configs
 
 
@@ -43,6 +45,7 @@ def run(argv: list[str], program: str = "cnnsweep run",
 
     app = hydra.main(version_base="1.3", config_path=str(config_path),
                      config_name="config")(task)
-    CURRENT.argv = [program, *argv]
+    launch = state.begin([program, *argv])
+    mark_launching_process()  # its jobs, in worker processes, tell themselves apart by it
     sys.argv = [program, *argv]  # Hydra reads its command line from sys.argv
-    return guard(app)
+    return guard(app, launch)

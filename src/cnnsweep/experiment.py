@@ -27,7 +27,7 @@ from cnnsweep import runfolder
 from cnnsweep.build import build_run
 from cnnsweep.data.datasets import load
 from cnnsweep.exitcodes import ExitCode
-from cnnsweep.interrupts import CURRENT, Interrupted, while_training
+from cnnsweep.interrupts import Interrupted, in_launching_process, while_training
 from cnnsweep.nn.allocator import keep_freed_memory
 from cnnsweep.nn.networks import network_from_plan
 from cnnsweep.runfolder import RunWriter, Status
@@ -206,7 +206,7 @@ def in_worker() -> bool:
     from hydra.types import RunMode
 
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN and \
-        CURRENT.sweep_dir is None
+        not in_launching_process()
 
 
 def _finish(run_dir: Path, summary: dict, start: float, config: dict,

@@ -1,34 +1,32 @@
-"""Ctrl-C and SIGTERM (what SLURM sends at preemption or time-out) end a sweep cleanly.
+"""Ctrl-C and SIGTERM inside a run: the run records itself as `interrupted`, then its process
+stops. (The launching process's side, stopping the workers and printing the resume command, is
+`launch/stopping.py`.)
 
-Inside a run, SIGTERM raises `Interrupted` and the run records itself as `interrupted` (Ctrl-C
-raises KeyboardInterrupt there). In the launching process, `guard` stops every worker, marks the
-runs that were cut off (started, no summary, no live lock) as `interrupted`, and prints how many
-runs finished and the command that resumes the sweep, without a traceback; the exit code is
-128 + the signal (130 for SIGINT, 143 for SIGTERM).
+Inside a run, SIGTERM raises `Interrupted` and Ctrl-C raises KeyboardInterrupt. Whether this
+process is a launcher's worker or the process that launched the sweep is told by LAUNCHER_PID,
+which the application sets before Hydra starts and worker processes inherit (or lack, on another
+machine).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
-import shlex
 import signal
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
+from collections.abc import Iterator
 
-from cnnsweep import entrypoint, runfolder
-from cnnsweep.compare_options import DEFAULT_METRIC
-from cnnsweep.exitcodes import ExitCode
-from cnnsweep.runfolder import Status
-from cnnsweep.runlock import RunLock
+LAUNCHER_PID = "CNNSWEEP_LAUNCHER_PID"  # environment: the pid of the process that launched
 
-GRACE_SECONDS = 2.0  # workers that have not stopped after SIGTERM are killed
+
+def mark_launching_process() -> None:
+    """Called by the application in the process that launches the sweep."""
+    os.environ[LAUNCHER_PID] = str(os.getpid())
+
+
+def in_launching_process() -> bool:
+    """This process launched the sweep (Hydra's basic launcher runs its jobs here too)."""
+    return os.environ.get(LAUNCHER_PID) == str(os.getpid())
 
 
 class Interrupted(BaseException):
@@ -64,239 +62,3 @@ def while_training(worker: bool) -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         signal.signal(signal.SIGINT, signal.SIG_IGN if worker else previous_int)
-
-
-@dataclass
-class Sweep:
-    """What the launching process knows of the multirun in progress (set by the callback)."""
-
-    sweep_dir: Path | None = None  # set while a multirun is under way
-    compare: bool = False
-    metric: str = DEFAULT_METRIC
-    expected: list[str] | int | None = None  # the run folders it launches (multirun.py)
-    argv: list[str] = field(default_factory=lambda: list(sys.argv))
-    on_stop: list[Callable[[], object]] = field(default_factory=list)
-
-
-CURRENT = Sweep()
-
-
-def _stat_fields(stat: Path) -> list[str]:
-    """The fields of a /proc/<pid>/stat after the command name (which may hold spaces and
-    parentheses): state, parent pid, ..."""
-    return stat.read_text().rsplit(")", 1)[1].split()
-
-
-def _children(pid: int) -> list[int]:
-    """Every descendant of `pid` (Linux /proc); empty where /proc is not there."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents.setdefault(int(_stat_fields(entry)[1]), []).append(int(entry.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def stop_children(grace: float = GRACE_SECONDS) -> None:
-    """SIGINT to every process this one started, as a Ctrl-C in the terminal does (a run
-    records itself as interrupted; joblib's resource tracker ignores it and ends with us), then
-    SIGKILL to any still there after `grace` seconds. Resource trackers (multiprocessing's,
-    joblib's) are left alone: they end with this process, and killing one early makes joblib
-    start another that prints errors."""
-    children = [pid for pid in _children(os.getpid()) if not _is_resource_tracker(pid)]
-    for pid in children:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGINT)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
-        time.sleep(0.05)
-    for pid in children:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-    for pid in children:  # reap our own children: no zombie outlives this process
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, 0)
-
-
-def _is_resource_tracker(pid: int) -> bool:
-    try:
-        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    try:  # a child that exited stays a zombie until reaped: not alive for our purpose
-        return _stat_fields(Path(f"/proc/{pid}/stat"))[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def mark_interrupted(sweep_dir: Path, signame: str) -> tuple[int, int]:
-    """Record every started run without a summary (and not trained elsewhere) as interrupted;
-    return (finished, interrupted) counts."""
-    finished = interrupted = 0
-    for run_dir in runfolder.started_runs(sweep_dir):
-        status = runfolder.status_of(runfolder.read_summary(run_dir))
-        if status == Status.UNFINISHED:
-            status = _mark_if_free(run_dir, signame)
-        finished += status in runfolder.ENDED_WITH_RESULT
-        interrupted += status == Status.INTERRUPTED
-    return finished, interrupted
-
-
-def _mark_if_free(run_dir: Path, signame: str) -> Status:
-    """Record a run nobody trains as interrupted, holding its lock meanwhile: a run that ended
-    just now keeps its summary, and no launch starts it halfway through."""
-    lock = RunLock(run_dir)
-    if lock.acquire() is not None:
-        return Status.UNFINISHED  # trained by another launch
-    try:
-        status = runfolder.status_of(runfolder.read_summary(run_dir))
-        if status == Status.UNFINISHED:
-            runfolder.write_summary(run_dir, {
-                "status": Status.INTERRUPTED, "run": run_dir.name,
-                "error": f"interrupted by {signame} before it finished",
-                "finished_at": datetime.now(timezone.utc).isoformat()})
-            status = Status.INTERRUPTED
-        return status
-    finally:
-        lock.release()
-
-
-def resume_command(argv: list[str], sweep_dir: Path) -> str:
-    """The command as it was given, with `hydra.sweep.dir` pinned to this sweep's folder."""
-    args = [a for a in argv[1:] if not a.startswith(entrypoint.SWEEP_DIR)]
-    return " ".join([entrypoint.program(argv[0]),
-                     *map(shlex.quote, [*args, f"{entrypoint.SWEEP_DIR}{sweep_dir}"])])
-
-
-def guard(main: Callable[[], object]) -> int:
-    """Run Hydra's `main`; on Ctrl-C or SIGTERM end as the module docstring says; when the
-    launcher itself fails (a crashed worker), end with what finished instead of a traceback."""
-    signal.signal(signal.SIGTERM, _raise)
-    # Hydra then re-raises what it would print: composition errors are printed here as Hydra
-    # prints them, and a launcher's failure ends the sweep with its table.
-    full_error = os.environ.get("HYDRA_FULL_ERROR")
-    os.environ["HYDRA_FULL_ERROR"] = "1"
-    try:
-        main()
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except Exception as exc:
-        return _failed(exc, full_error == "1")
-    except (KeyboardInterrupt, Interrupted) as exc:
-        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for stop in CURRENT.on_stop:
-            stop()
-        stop_children()
-        print(_report(signal.Signals(signum).name), file=sys.stderr, flush=True)
-        return ExitCode.interrupted(signum)
-    return ExitCode.OK
-
-
-# Launcher and sweeper plugins live in optional extras; a missing one names its extra.
-EXTRAS = {"hydra/launcher/ray": "ray", "hydra/launcher/submitit": "slurm",
-          "hydra/launcher/slurm": "slurm", "hydra/sweeper/optuna": "search"}
-
-
-def _override_being_applied(exc: BaseException) -> str | None:
-    """The command-line override Hydra was applying when `exc` escaped its composition, if it
-    was: OmegaConf's own errors there reach the user as Hydra's messages, but some (an
-    assertion on a key under a null node) escape as they are."""
-    frame = exc.__traceback__
-    while frame is not None:
-        if frame.tb_frame.f_code.co_name == "_apply_overrides_to_config":
-            return getattr(frame.tb_frame.f_locals.get("override"), "input_line", None)
-        frame = frame.tb_next
-    return None
-
-
-def _override_error(override: str, exc: BaseException) -> str:
-    from cnnsweep.build import options_having
-
-    key = override.lstrip("+~").split("=", 1)[0]
-    parent = key.rsplit(".", 1)[0]
-    if "." not in key or "NoneType" not in str(exc):
-        return f"Could not apply the override '{override}': {type(exc).__name__}: {exc}"
-    group, having = options_having(key)
-    fix = f"select {group}={' or '.join(having)}, or leave it out" if having else "leave it out"
-    return (f"Could not apply the override '{override}': {parent} is null in this config, "
-            f"because the selected options have no {parent} settings; {fix}")
-
-
-def _unknown_override(exc: BaseException) -> str | None:
-    """For Hydra's "Could not override 'trainer.epoch'" (a key the schema lacks), the same hint
-    as a `+` override gets from `build.check_keys`, instead of Hydra's advice to append it."""
-    match = re.match(r"Could not override '([^']+)'", str(exc))
-    unknown_key = ("ConfigKeyError", "ConfigAttributeError")
-    if match is None or type(exc.__cause__).__name__ not in unknown_key:
-        return None
-    from cnnsweep.build import every_key, unknown_key_message
-
-    key = match.group(1)
-    return f"Could not override '{key}': {unknown_key_message(key, every_key())}"
-
-
-def _failed(exc: Exception, show_traceback: bool) -> int:
-    """An exception that escaped Hydra: a composition error (printed as Hydra prints it), or a
-    failed launcher during a multirun (its table, report and resume command)."""
-    from hydra.errors import CompactHydraException
-
-    if isinstance(exc, CompactHydraException) and not show_traceback:
-        unknown = _unknown_override(exc)
-        if unknown is not None:
-            print(unknown, file=sys.stderr)
-            return ExitCode.FAILED
-        print(exc, file=sys.stderr)
-        if exc.__cause__ is not None and "omegaconf" in type(exc.__cause__).__module__:
-            print(exc.__cause__, file=sys.stderr)
-        extra = next((e for key, e in EXTRAS.items() if key in str(exc)), None)
-        if extra is not None:
-            print(f"That config comes with an optional extra: pip install 'cnnsweep[{extra}]' "
-                  f"(in a checkout: pip install -e '.[{extra}]')", file=sys.stderr)
-        return ExitCode.FAILED
-    override = _override_being_applied(exc)
-    if override is not None and not show_traceback:
-        print(_override_error(override, exc), file=sys.stderr)
-        return ExitCode.FAILED
-    sweep_dir = CURRENT.sweep_dir
-    if sweep_dir is None or show_traceback:
-        raise exc
-    for stop in CURRENT.on_stop:
-        stop()
-    stop_children()
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    print(f"\nThe launcher failed: {type(exc).__name__}: {first}", file=sys.stderr, flush=True)
-    from cnnsweep import multirun
-
-    multirun.finish(sweep_dir, CURRENT.metric, CURRENT.compare, CURRENT.expected)
-    print(f"Resume (finished runs are skipped): {resume_command(CURRENT.argv, sweep_dir)}",
-          file=sys.stderr, flush=True)
-    return ExitCode.FAILED
-
-
-def _report(signame: str) -> str:
-    what = "Ctrl-C" if signame == "SIGINT" else signame
-    sweep_dir = CURRENT.sweep_dir
-    if sweep_dir is None or not sweep_dir.is_dir():
-        return (f"\nInterrupted ({what}). A run cut off is recorded as interrupted in its "
-                "summary.json; run the same command again to train it.")
-    finished, interrupted = mark_interrupted(sweep_dir, signame)
-    lines = [f"\nInterrupted ({what}): {finished} run(s) finished, {interrupted} interrupted "
-             f"(recorded in their summary.json) in {sweep_dir}.",
-             f"Resume (finished runs are skipped): {resume_command(CURRENT.argv, sweep_dir)}",
-             f"Compare what finished: cnnsweep compare {shlex.quote(str(sweep_dir))}"]
-    return "\n".join(lines)

@@ -32,6 +32,7 @@ from omegaconf import MISSING, OmegaConf
 from cnnsweep.build import RunSettings
 from cnnsweep.compare_options import CompareOptions
 from cnnsweep.data.datasets import LoadOptions, dataset_source, registered_datasets
+from cnnsweep.launch.hydra_internals import register_ray_launcher_that_joins_clusters
 from cnnsweep.nn.architectures import ARCHITECTURES
 from cnnsweep.nn.init import WeightInit
 from cnnsweep.nn.optimizers import OPTIMIZERS
@@ -209,24 +210,6 @@ def register_configs() -> None:
         cs.store(group="schema/dataset", name=name, node=dataset_schema(name))
     for name in ARCHITECTURES:
         cs.store(group="schema/arch", name=name, node=architecture_node(name))
-    _ray_launcher_that_joins_clusters(cs)
+    register_ray_launcher_that_joins_clusters(cs)
 
 
-def _ray_launcher_that_joins_clusters(cs: ConfigStore) -> None:
-    """`hydra/launcher=ray` as the plugin registers it, with three defaults changed, so that
-    `hydra.launcher.ray.init.address=<head>` joins an existing cluster as it is:
-    hydra-ray-launcher 1.2.2 passes object_store_memory=78643200 to ray.init unless the key is
-    there, and Ray refuses any value when joining a cluster (null is Ray's own default); and
-    the workers' lines are not sent to the driver, where Ray prints them late, after the end
-    table (each run's run.log and the progress line have them); and a run's task asks for as
-    many CPUs as it has threads."""
-    try:  # registers the plugin's node now, so that ours below replaces it
-        from hydra_plugins.hydra_ray_launcher._config import RayLauncherConf
-    except ImportError:  # the optional extra is not installed
-        return
-    node = OmegaConf.structured(RayLauncherConf)
-    node.ray.init.object_store_memory = None
-    node.ray.init.log_to_driver = False
-    # A run claims the CPUs of its threads, so Ray does not place more runs than cores.
-    node.ray.remote = {"num_cpus": "${trainer.threads}"}
-    cs.store(group="hydra/launcher", name="ray", node=node, provider="cnnsweep")
