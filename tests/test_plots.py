@@ -6,7 +6,7 @@ import pytest
 
 from cnnsweep import plots
 from cnnsweep.compare_options import CompareOptions
-from cnnsweep.figures.style import OKABE_ITO, PANEL_SIZE, drawing, smooth
+from cnnsweep.figures.style import OKABE_ITO, OPTION_STYLES, PAGES, drawing, smooth
 from cnnsweep.results import gather
 from cnnsweep.runfolder import FIRST_LAYER, PARAMS
 from tests.runfolders import base_config, make_run
@@ -61,10 +61,9 @@ def test_one_colour_per_setting_in_every_figure(tmp_path):
             for name in ("loss", "accuracy", "metric")]
     assert seen[0] == seen[1] == seen[2]
     assert all(len(colours) == 1 for colours in seen[0].values())
-    # Assigned from the sorted settings: adagrad, adam, momentum, sgd.
-    assert [next(iter(seen[0][f"optimizer={o}"])) for o in ("adagrad", "adam", "momentum",
-                                                           "sgd")] == \
-        [c.lower() for c in OKABE_ITO[:4]]
+    # Each optimizer its own colour, the same in every report (OPTION_STYLES).
+    for opt in ("adagrad", "adam", "momentum", "sgd"):
+        assert seen[0][f"optimizer={opt}"] == {OKABE_ITO[OPTION_STYLES["optimizer"][opt]].lower()}
     # The same colours in a later comparison of the same folders.
     assert colours_by_setting(drawn("loss", gather([folder]), context(gather([folder])))[1]) \
         == seen[0]
@@ -95,8 +94,7 @@ def test_panels_follow_one_order_in_curves_and_heat_map(grid_sweep):
     ax = heat.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["16", "30"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["adam", "momentum", "sgd"]
-    width, height = heat.get_size_inches()
-    assert width >= PANEL_SIZE[0] and height >= PANEL_SIZE[1]
+    assert heat.get_size_inches()[0] == PAGES["page"].width
 
 
 def test_dot_plot_ranks_settings_without_whiskers_for_single_runs(tmp_path):
@@ -112,7 +110,7 @@ def test_dot_plot_ranks_settings_without_whiskers_for_single_runs(tmp_path):
     assert [label for _, label in top_down] == ["adam", "momentum", "sgd"]  # best on top
     assert ax.get_ylabel() == "optimizer"  # ticks without the "optimizer=" prefix
     assert not [line for line in ax.lines if (line.get_gid() or "").startswith("ci:")]
-    assert "zoomed" in ax.get_xlabel() and ax.get_xlim()[0] > 0
+    assert "not from 0" in ax.get_xlabel() and ax.get_xlim()[0] > 0
     assert table["rank"].tolist() == [1, 2, 3]
 
 
