@@ -178,3 +178,57 @@ def test_smooth_keeps_length_and_flattens_noise():
     s = smooth(y, 11)
     assert s.shape == y.shape
     assert np.std(np.diff(s)) < np.std(np.diff(y)) / 3
+
+
+def _loss_colours(results, **options):
+    return colours_by_setting(drawn("loss", results, context(results, **options))[1])
+
+
+def test_an_option_keeps_its_colour_in_every_comparison(grid_sweep, tmp_path):
+    """Two comparisons of the same runs, and a sweep of other options, paint Adam alike; a
+    numeric key's value keeps its colour whatever the panels."""
+    adam = OKABE_ITO[OPTION_STYLES["optimizer"]["adam"]].lower()
+    full = gather([grid_sweep])
+    by_optimizer = full.by(["optimizer"])
+    assert _loss_colours(full)["optimizer=adam"] == {adam}
+    assert _loss_colours(by_optimizer)["optimizer=adam"] == {adam}
+    other = tmp_path / "other"
+    for opt in ("adam", "rmsprop"):
+        for init in ("he", "xavier"):
+            make_run(other, [f"optimizer={opt}", f"init={init}"],
+                     base_config(optimizer={"name": opt}, init={"name": init}))
+    assert _loss_colours(gather([other]))["optimizer=adam"] == {adam}  # panels: init
+    by_filters = _loss_colours(full.by(["conv.filter_num"]))
+    panels_optimizer = _loss_colours(full, panels="optimizer")
+    assert by_filters == panels_optimizer
+    assert by_filters["conv.filter_num=16"] != by_filters["conv.filter_num=30"]
+
+
+def test_settings_of_several_keys_are_families_of_their_options_colour(tmp_path):
+    folder = tmp_path / "three"
+    for opt in ("sgd", "adam"):
+        for fn in (16, 30):
+            for dropout in (0.0, 0.2):
+                make_run(folder, [f"optimizer={opt}", f"conv.filter_num={fn}",
+                                  f"dropout={dropout}"],
+                         base_config(optimizer={"name": opt}, conv={"filter_num": fn},
+                                     dropout=dropout))
+    ctx = context(gather([folder]))
+    assert ctx.panel == "dropout" and ctx.palette.keys == ("optimizer", "conv.filter_num")
+    colours, markers = ctx.palette.colours, ctx.palette.markers
+    adam = OKABE_ITO[OPTION_STYLES["optimizer"]["adam"]].lower()
+    assert colours["optimizer=adam, conv.filter_num=16"] == adam
+    lighter = colours["optimizer=adam, conv.filter_num=30"]
+    assert lighter != adam and sum(matplotlib.colors.to_rgb(lighter)) > \
+        sum(matplotlib.colors.to_rgb(adam))  # the same hue, lighter
+    adam_16, adam_30 = "optimizer=adam, conv.filter_num=16", "optimizer=adam, conv.filter_num=30"
+    assert markers[adam_30] == markers[adam_16] != markers["optimizer=sgd, conv.filter_num=16"]
+
+
+def test_each_figure_is_drawn_for_the_papers_width(grid_sweep):
+    results = gather([grid_sweep])
+    for size in PAGES:
+        ctx = context(results, size=size)
+        for name in ("loss", "metric", "main_effects", "filters"):
+            _, fig = drawn(name, results, ctx)
+            assert fig.get_size_inches()[0] == PAGES[size].width, (name, size)

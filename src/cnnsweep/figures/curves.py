@@ -100,7 +100,11 @@ def _draw_lines(ax: Axes, part: pd.DataFrame, x: str, y: str, spread: str | None
 
 
 def _panel_title(ctx: FigureContext, value: object) -> str:
-    return f"{ctx.panel}={short_value(value)}" if ctx.panel else ""
+    if not ctx.panel:
+        return ""
+    panels = min(len(ctx.panel_order), ctx.page.columns)
+    chars = int(ctx.page.width / panels * 72 / (0.6 * ctx.page.font)) - 1
+    return wrapped(f"{ctx.panel}={short_value(value)}", chars)
 
 
 def draw_loss(table: pd.DataFrame, ctx: FigureContext) -> Figure:

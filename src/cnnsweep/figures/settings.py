@@ -140,7 +140,7 @@ def _metric_line(table: pd.DataFrame, ctx: FigureContext, key: str) -> Figure:
                    linestyle="none")[0]
     figure_legend(fig, [star], [f"best: {key}={short_value(best[key])}"], page)
     ax.set_xlabel(key)
-    ax.set_ylabel(ctx.metric + (f" ({ZOOMED})" if ax.get_ylim()[0] > 0 else ""))
+    ax.set_ylabel(ctx.metric + (f"\n({ZOOMED})" if ax.get_ylim()[0] > 0 else ""))
     ax.grid(alpha=0.3)
     return fig
 
@@ -217,7 +217,7 @@ def draw_main_effects(table: pd.DataFrame, ctx: FigureContext) -> Figure:
         ax.set_xlim(-0.4, len(part) - 0.6)
         ax.set_xlabel(key)
         ax.grid(alpha=0.3)
-    zoomed = f" ({ZOOMED})" if axes[0].get_ylim()[0] > 0 else ""
+    zoomed = f"\n({ZOOMED})" if axes[0].get_ylim()[0] > 0 else ""
     axes[0].set_ylabel(f"mean {ctx.metric}{zoomed}")
     return fig
 

@@ -340,16 +340,14 @@ def renderer_of(fig: Figure) -> RendererBase:
 
 
 def fit_ticks(fig: Figure) -> None:
-    """Turn an axis's x tick labels 30 degrees where they would touch each other."""
+    """Turn an axis's x tick labels upright where they would touch each other."""
     renderer = renderer_of(fig)
     for ax in fig.axes:
         labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
         boxes = [t.get_window_extent(renderer) for t in labels]
         if any(a.x1 + 2 > b.x0 for a, b in itertools.pairwise(boxes)):
             for t in labels:
-                t.set_rotation(30)
-                t.set_horizontalalignment("right")
-                t.set_rotation_mode("anchor")
+                t.set_rotation(90)
 
 
 # Colours with a fixed meaning outside the settings' palette.
