@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import subprocess
+from unittest import mock
 
 import matplotlib
 import numpy as np
@@ -94,15 +95,15 @@ def drawn_texts(fig: Figure) -> tuple[list[Text], object]:
     """The text artists the renderer actually draws (a tick outside the view is not)."""
     renderer = FigureCanvasAgg(fig).get_renderer()
     seen: dict[int, Text] = {}
-    original = renderer.draw_text
+    draw = Text.draw
 
-    def record(gc, x, y, s, prop, angle, ismath=False, mtext=None):
-        if mtext is not None and s.strip():
-            seen[id(mtext)] = mtext
-        return original(gc, x, y, s, prop, angle, ismath, mtext)
+    def record(text: Text, renderer_) -> None:
+        if text.get_visible() and text.get_text().strip():
+            seen[id(text)] = text
+        draw(text, renderer_)
 
-    renderer.draw_text = record
-    fig.draw(renderer)
+    with mock.patch.object(Text, "draw", record):
+        fig.draw(renderer)
     return list(seen.values()), renderer
 
 

@@ -18,6 +18,7 @@ from cnnsweep.figures.style import (
     HELD_OUT,
     NEUTRAL,
     TRAIN,
+    chars_in,
     figure_legend,
     grid,
     label_outer,
@@ -103,7 +104,7 @@ def _panel_title(ctx: FigureContext, value: object) -> str:
     if not ctx.panel:
         return ""
     panels = min(len(ctx.panel_order), ctx.page.columns)
-    chars = int(ctx.page.width / panels * 72 / (0.6 * ctx.page.font)) - 1
+    chars = chars_in(ctx.page.width / panels, ctx.page.font) - 1
     return wrapped(f"{ctx.panel}={short_value(value)}", chars)
 
 
@@ -240,10 +241,8 @@ def top_curves_data(results: Results, ctx: FigureContext) -> pd.DataFrame | None
 
 def draw_top_curves(table: pd.DataFrame, ctx: FigureContext) -> Figure:
     ranks = sorted(table["rank"].unique())
-    fig, axes = grid(len(ranks), ctx.page, aspect=0.8, columns=ctx.page.columns + 1,
-                     extra_height=0.5)
-    chars = int(ctx.page.width / min(len(ranks), ctx.page.columns + 1) * 72
-                / (0.6 * ctx.page.small)) - 1
+    fig, axes = grid(len(ranks), ctx.page, aspect=0.7, extra_height=0.5)
+    chars = chars_in(ctx.page.width / min(len(ranks), ctx.page.columns), ctx.page.small) - 1
     for ax, rank in zip(axes, ranks, strict=True):
         curve = table[table["rank"] == rank]
         ax.plot(curve["epoch"], curve["held_out"], "-", color=HELD_OUT)

@@ -21,9 +21,11 @@ from cnnsweep.figures.style import (
     LINE,
     MUTED,
     NEUTRAL,
+    chars_in,
     figure_legend,
     grid,
     short_value,
+    upright_room,
     wrapped,
 )
 from cnnsweep.results import (
@@ -69,7 +71,10 @@ def metric_notes(table: pd.DataFrame, ctx: FigureContext) -> list[str]:
         return ["colour and number: the mean of each cell", *_spread_note(
             ctx, table, f"mean over {ctx.spread}; n runs per cell in the settings table")]
     if ctx.palette.scale is not None:
-        return _spread_note(ctx, table, f"line: mean over {ctx.spread}, band: its 95% CI")
+        zoomed = _y_range(table["ci_low"].fillna(table["mean"]),
+                          table["ci_high"].fillna(table["mean"]))[0] > 0
+        return [*_spread_note(ctx, table, f"line: mean over {ctx.spread}, band: its 95% CI"),
+                *([f"y {ZOOMED}"] if zoomed else [])]
     return ["best on top; value column: mean (n runs)", *_spread_note(
         ctx, table, f"dot: mean over {ctx.spread}, whiskers: its 95% CI")]
 
@@ -108,7 +113,7 @@ def _dot_plot(table: pd.DataFrame, ctx: FigureContext, key: str | None) -> Figur
              for name in table["name"]]
     ax.set_yticks(y, names)
     ax.set_ylabel(wrapped(", ".join(k for k in (*ctx.palette.keys, ctx.panel) if k in table),
-                          int(1.2 * 72 / (0.6 * page.small))) if key else "")
+                          chars_in(1.2, page.font)) if key else "")
     ax.set_ylim(-0.7, n - 0.3)
     lows = table["ci_low"].fillna(table["mean"])
     highs = table["ci_high"].fillna(table["mean"])
@@ -140,7 +145,9 @@ def _metric_line(table: pd.DataFrame, ctx: FigureContext, key: str) -> Figure:
                    linestyle="none")[0]
     figure_legend(fig, [star], [f"best: {key}={short_value(best[key])}"], page)
     ax.set_xlabel(key)
-    ax.set_ylabel(ctx.metric + (f"\n({ZOOMED})" if ax.get_ylim()[0] > 0 else ""))
+    ax.set_ylim(*_y_range(ordered["ci_low"].fillna(ordered["mean"]),
+                          ordered["ci_high"].fillna(ordered["mean"])))
+    ax.set_ylabel(ctx.metric)
     ax.grid(alpha=0.3)
     return fig
 
@@ -204,7 +211,12 @@ def main_effects_data(results: Results, ctx: FigureContext) -> pd.DataFrame | No
 
 def draw_main_effects(table: pd.DataFrame, ctx: FigureContext) -> Figure:
     keys = list(dict.fromkeys(table["key"]))
-    fig, axes = grid(len(keys), ctx.page, aspect=0.7)
+    page = ctx.page
+    # Tick labels too long to stand side by side are turned upright (fit_ticks): room for them.
+    panel = page.width / min(len(keys), page.columns) - 0.5
+    extra = max(upright_room([short_value(v) for v in table.loc[table["key"] == k, "value"]],
+                             panel, page) for k in keys)
+    fig, axes = grid(len(keys), page, aspect=0.7, extra_height=extra)
     grand = table.loc[table["key"] == keys[0], "mean"].mean()  # the mean of setting means
     for ax, key in zip(axes, keys, strict=True):
         part = table[table["key"] == key].reset_index(drop=True)
@@ -217,17 +229,28 @@ def draw_main_effects(table: pd.DataFrame, ctx: FigureContext) -> Figure:
         ax.set_xlim(-0.4, len(part) - 0.6)
         ax.set_xlabel(key)
         ax.grid(alpha=0.3)
-    zoomed = f"\n({ZOOMED})" if axes[0].get_ylim()[0] > 0 else ""
-    axes[0].set_ylabel(f"mean {ctx.metric}{zoomed}")
+    axes[0].set_ylim(*_y_range(table["ci_low"].fillna(table["mean"]),
+                               table["ci_high"].fillna(table["mean"])))
+    axes[0].set_ylabel(f"mean {ctx.metric}")
     return fig
 
 
 def main_effects_notes(table: pd.DataFrame, ctx: FigureContext) -> list[str]:
     several = table["ci_low"].notna().any()
+    low = _y_range(table["ci_low"].fillna(table["mean"]),
+                   table["ci_high"].fillna(table["mean"]))[0]
     return [f"mean {ctx.metric} per value of each key, every setting of the other keys "
             "weighted alike; dotted: the overall mean",
             f"whiskers: 95% CI from the noise between {ctx.spread}" if several else
-            "one run per setting: no interval"]
+            "one run per setting: no interval", *([f"y {ZOOMED}"] if low > 0 else [])]
+
+
+def _y_range(lows: pd.Series, highs: pd.Series) -> tuple[float, float]:
+    """The value axis of a line of means: the intervals with a margin, never below 0 for a
+    metric that is never negative."""
+    span = max(float(highs.max() - lows.min()), 1e-3)
+    low = float(lows.min()) - 0.08 * span
+    return (low if float(lows.min()) < 0 else max(low, 0.0)), float(highs.max()) + 0.08 * span
 
 
 def _numeric_keys(results: Results, runs: pd.DataFrame) -> list[str]:
@@ -311,7 +334,7 @@ def draw_parallel(table: pd.DataFrame, ctx: FigureContext) -> Figure:
         ax.text(xi, -0.06, short_value(float(low)), ha="center", va="top", fontsize=page.small)
         ax.text(xi, 1.04, short_value(float(high)), ha="center", va="bottom",
                 fontsize=page.small)
-    chars = int(page.width * 0.8 / len(axes_names) * 72 / (0.6 * page.small))
+    chars = chars_in(page.width * 0.8 / len(axes_names), page.small)
     names = [wrapped(f"{n} (log)" if table.loc[table["axis"] == n, "log"].iloc[0] else n, chars)
              for n in axes_names]
     ax.set_xticks(x, names)

@@ -229,7 +229,7 @@ def figure_legend(fig: Figure, handles: Sequence[Artist], names: Sequence[str], 
                   title: str | None = None) -> None:
     """A legend below the panels, in as many columns as the width holds."""
     widest = max(len(n) for n in names)
-    entry = (widest * 0.6 + 4) * page.small / 72  # inches: text, handle and spacing
+    entry = (widest * CHAR_WIDTH + 4) * page.small / 72  # inches: text, handle and spacing
     ncols = max(1, min(len(names), int(page.width * 0.95 // entry)))
     fig.legend(handles, names, loc="outside lower center", ncols=ncols, title=title,
                frameon=False, columnspacing=1.0, handlelength=1.8)
@@ -308,8 +308,25 @@ def short_value(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+CHAR_WIDTH = 0.7  # a character of DejaVu Sans, at most, in ems (digits and lower case)
+
+
+def chars_in(inches: float, points: float) -> int:
+    """How many characters of a `points` font fit into `inches`."""
+    return max(4, int(inches * 72 / (CHAR_WIDTH * points)))
+
+
+def upright_room(labels: Sequence[str], width: float, page: Page) -> float:
+    """Inches under an axis `width` wide for tick labels that will not fit side by side
+    (`fit_ticks` turns them upright); 0 when they fit."""
+    longest = max((len(label) for label in labels), default=0)
+    if len(labels) * (longest + 1) <= chars_in(width, page.small):
+        return 0.0
+    return longest * CHAR_WIDTH * page.small / 72
+
+
 def wrapped(text: str, width: int) -> str:
-    """`text` broken after dots (not a number's), commas and spaces into lines of about
+    """`text` broken after dots (not a number's), commas, `=` and spaces into lines of about
     `width` characters."""
     lines, line = [], ""
     for piece in _pieces(text):
@@ -325,7 +342,7 @@ def _pieces(text: str) -> list[str]:
     pieces, start = [], 0
     for i, char in enumerate(text):
         # a dot inside a number ("1.57e-05") is no place to break
-        if char in " ," or (char == "." and not text[i + 1 : i + 2].isdigit()):
+        if char in " ,=" or (char == "." and not text[i + 1 : i + 2].isdigit()):
             pieces.append(text[start : i + 1])
             start = i + 1
     return [*pieces, text[start:]] if start < len(text) else pieces
