@@ -124,11 +124,13 @@ def test_a_setting_at_the_chance_loss_is_said_not_to_have_learned(tmp_path):
     make_run(folder, ["optimizer=adagrad", "seed=0"],  # no loss recorded: accuracy at chance
              base_config(optimizer={"name": "adagrad"}, init={"name": "he"}), test_acc=0.11)
     report = compare([folder], figures=["metric"])
-    verdict = report.with_suffix(".md").read_text().splitlines()[2]
+    lines = report.with_suffix(".md").read_text().splitlines()
+    assert lines[2].startswith("Best: optimizer=adam")
+    verdict = lines[4]  # the verdict's next paragraph
     assert ("Did not learn: optimizer=sgd (loss 2.30, chance 2.30). Likely cause: weights "
             "drawn with std 0.01 and plain SGD") in verdict
     assert "Did not learn: optimizer=adagrad (test_acc 0.110, chance 0.10)." in verdict
-    assert "optimizer=adam (" not in verdict.split("Did not learn")[1]
+    assert "optimizer=adam (" not in verdict  # Adam learned
     md = report.with_suffix(".md").read_text().split("## Settings")[1].split("##")[0]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in md.splitlines()
             if line.startswith("|") and set(line) - set("|:- ")]

@@ -202,9 +202,11 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
     doc = Document(f"cnnsweep comparison: {', '.join(str(p) for p in paths)}")
     sweep_dir = str(paths[0]) if len(paths) == 1 else None
     found = verdict(table, o.metric, ctx.spread, add_seeds_command(results, sweep_dir))
-    doc.add(Paragraph(" ".join(filter(None, [found.text, not_learned_sentence(flagged)]))))
+    doc.add(Paragraph(found.text))
     if found.command:
         doc.add(Code(found.command))
+    if not flagged.empty:
+        doc.add(Paragraph(not_learned_sentence(flagged)))
     facts = [_status_line(results) + ".",
              f"Compared keys: {', '.join(results.varying) or '(none vary)'}; metric: {o.metric}.",
              f"Repeats: the runs of a setting differ by {ctx.spread}."]
