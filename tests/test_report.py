@@ -139,6 +139,8 @@ def test_a_setting_at_the_chance_loss_is_said_not_to_have_learned(tmp_path):
     assert notes == {"adam": "", "adagrad": "did not learn: test_acc 0.110, chance 0.10",
                      "sgd": "did not learn: loss 2.30, chance 2.30"}
     assert "did not learn: loss 2.30, chance 2.30" in (report.parent / "settings.tex").read_text()
+    # The metric figure marks them too (a dagger after the value), and its note says so.
+    assert "\u2020: did not learn" in report.with_suffix(".md").read_text()
 
 
 def test_a_tiny_learning_rate_is_named_as_the_cause(tmp_path):

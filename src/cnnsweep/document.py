@@ -81,7 +81,7 @@ def to_markdown(doc: Document) -> str:
             lines += [cells.to_markdown(index=False), ""]
         elif isinstance(block, Image):
             lines += [f"### {block.caption}", "", f"![{block.path.stem}]({block.path.name})", ""]
-            lines += [f"*{block.note}*", ""] if block.note else []
+            lines += [block.note, ""] if block.note else []
         elif isinstance(block, Items):
             lines += [f"- {item}" for item in block.items] + [""]
     return "\n".join(lines)

@@ -28,6 +28,7 @@ from cnnsweep.figures.style import (
     upright_room,
     wrapped,
 )
+from cnnsweep.learning import not_learned
 from cnnsweep.results import (
     Results,
     is_higher_better,
@@ -55,9 +56,15 @@ def metric_data(results: Results, ctx: FigureContext) -> pd.DataFrame | None:
             status=("status", lambda s: s.mode().iloc[0]),
             **{k: (k, "first") for k in keys}).reset_index()
         table = pd.concat([table, missing.assign(n=0, mean=np.nan)], ignore_index=True)
+    flagged = set(not_learned(results, ctx.metric)["setting"])
     return table.assign(label=setting_labels(table, ctx.palette.keys) if ctx.palette.keys
                         else "all runs",
-                        name=setting_labels(table, keys) if keys else "all runs")
+                        name=setting_labels(table, keys) if keys else "all runs",
+                        learned=~table["setting"].isin(flagged))
+
+
+NOT_LEARNED = "\u2020"  # a dagger after a value: the setting did not learn (learning.py)
+NOT_LEARNED_NOTE = f"{NOT_LEARNED}: did not learn (final loss or accuracy at chance)"
 
 
 def _spread_note(ctx: FigureContext, table: pd.DataFrame, several: str) -> list[str]:
@@ -66,6 +73,10 @@ def _spread_note(ctx: FigureContext, table: pd.DataFrame, several: str) -> list[
 
 
 def metric_notes(table: pd.DataFrame, ctx: FigureContext) -> list[str]:
+    return _metric_notes(table, ctx) + ([] if table["learned"].all() else [NOT_LEARNED_NOTE])
+
+
+def _metric_notes(table: pd.DataFrame, ctx: FigureContext) -> list[str]:
     keys = [k for k in table.columns if k in ctx.palette.keys or k == ctx.panel]
     if len(keys) >= 2:
         return ["colour and number: the mean of each cell", *_spread_note(
@@ -105,8 +116,10 @@ def _dot_plot(table: pd.DataFrame, ctx: FigureContext, key: str | None) -> Figur
             ax.plot([row["ci_low"], row["ci_high"]], [yi, yi], color=colour, linewidth=2,
                     gid=f"ci:{row['label']}")
         ax.plot(row["mean"], yi, marker=ctx.palette.markers.get(row["label"]) or "o",
-                color=colour, markersize=5, linestyle="none", gid=row["label"])
-        value = f"{row['mean']:.4f}" + (f" ({row['n']})" if row["n"] != 1 else "")
+                color=colour, markersize=5, linestyle="none", gid=row["label"],
+                fillstyle="full" if row["learned"] else "none")
+        value = f"{row['mean']:.4f}" + (f" ({row['n']})" if row["n"] != 1 else "") + \
+            ("" if row["learned"] else f" {NOT_LEARNED}")
         ax.annotate(value, xy=(1.02, yi), xycoords=("axes fraction", "data"), va="center",
                     fontsize=page.small)
     names = [", ".join(part.split("=", 1)[-1] for part in name.split(", ")) if key else name
@@ -152,7 +165,7 @@ def _metric_line(table: pd.DataFrame, ctx: FigureContext, key: str) -> Figure:
     return fig
 
 
-CELL_CHARS = 5  # "0.945"
+CELL_CHARS = 6  # "0.945" and a dagger
 
 
 def _heat_maps(table: pd.DataFrame, ctx: FigureContext, keys: list[str]) -> Figure:
@@ -189,13 +202,17 @@ def _heat_maps(table: pd.DataFrame, ctx: FigureContext, keys: list[str]) -> Figu
             ax.set_title(name)
         statuses = part.pivot_table(index=row_key, columns=col_key, values="status",
                                     aggfunc="first").reindex(index=rows, columns=cols)
+        learned = part.pivot_table(index=row_key, columns=col_key, values="learned",
+                                   aggfunc="all").reindex(index=rows, columns=cols)
         for (r, c), v in np.ndenumerate(cells.to_numpy(float)):
             if np.isnan(v) and isinstance(statuses.iloc[r, c], str) and numbers:
                 ax.text(c, r, statuses.iloc[r, c], ha="center", va="center",
                         fontsize=page.small, color=MUTED)
             if not np.isnan(v) and numbers:
                 light = hi > lo and (v - lo) / (hi - lo) < 0.5
-                ax.text(c, r, f"{v:.3f}", ha="center", va="center", fontsize=page.small,
+                flag = learned.iloc[r, c]
+                mark = NOT_LEARNED if pd.notna(flag) and not bool(flag) else ""
+                ax.text(c, r, f"{v:.3f}{mark}", ha="center", va="center", fontsize=page.small,
                         color="white" if light else "black")
     fig.colorbar(image, ax=axes, shrink=0.9, label=ctx.metric, pad=0.02)
     return fig
