@@ -123,20 +123,25 @@ def test_a_setting_at_the_chance_loss_is_said_not_to_have_learned(tmp_path):
                      test_acc=acc + 0.01 * seed, final_loss=loss)
     make_run(folder, ["optimizer=adagrad", "seed=0"],  # no loss recorded: accuracy at chance
              base_config(optimizer={"name": "adagrad"}, init={"name": "he"}), test_acc=0.11)
+    make_run(folder, ["optimizer=rmsprop", "seed=0"],  # slow, 2% below chance: it learns
+             base_config(optimizer={"name": "rmsprop"}), test_acc=0.376, final_loss=2.26)
     report = compare([folder], figures=["metric"])
     lines = report.with_suffix(".md").read_text().splitlines()
     assert lines[2].startswith("Best: optimizer=adam")
-    verdict = lines[4]  # the verdict's next paragraph
+    # The paragraph under the verdict (and its add-seeds command), before the run counts.
+    verdict = next(line for line in lines[3:] if line.startswith("Did not learn"))
+    assert lines.index(verdict) < next(i for i, line in enumerate(lines) if " runs: " in line)
     assert ("Did not learn: optimizer=sgd (loss 2.30, chance 2.30). Likely cause: weights "
             "drawn with std 0.01 and plain SGD") in verdict
     assert "Did not learn: optimizer=adagrad (test_acc 0.110, chance 0.10)." in verdict
-    assert "optimizer=adam (" not in verdict  # Adam learned
+    assert "optimizer=adam (" not in verdict and "rmsprop" not in verdict  # they learned
     md = report.with_suffix(".md").read_text().split("## Settings")[1].split("##")[0]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in md.splitlines()
             if line.startswith("|") and set(line) - set("|:- ")]
     header, body = rows[0], rows[1:]
     notes = {row[header.index("optimizer")]: row[header.index("note")] for row in body}
-    assert notes == {"adam": "", "adagrad": "did not learn: test_acc 0.110, chance 0.10",
+    assert notes == {"adam": "", "rmsprop": "",
+                     "adagrad": "did not learn: test_acc 0.110, chance 0.10",
                      "sgd": "did not learn: loss 2.30, chance 2.30"}
     assert "did not learn: loss 2.30, chance 2.30" in (report.parent / "settings.tex").read_text()
     # The metric figure marks them too (a dagger after the value), and its note says so.

@@ -16,7 +16,10 @@ import pandas as pd
 from cnnsweep.results import Results
 
 DEFAULT_CLASSES = 10  # every shipped dataset source (MNIST); an `idx` source may say otherwise
-LOSS_BAND = 0.05  # a final loss within 5% of ln C is "at chance"
+# A final loss within 1% of ln C is "at chance": the book's std-0.01 networks sit at 2.302 for
+# ten classes, while one that learns slowly (batch_norm's std 0.086 without batch norm, 38%
+# train accuracy) is already 2% below.
+LOSS_BAND = 0.01
 ACCURACY_MARGIN = 0.05  # an accuracy below 1/C + 0.05 is "near chance"
 TINY_STD = 0.05  # the book's std 0.01 (and up to 0.03 in its batch-norm figure) does not learn
 TINY_LR = 1e-4  # plain SGD moves nowhere in a short run below this
