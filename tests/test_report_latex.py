@@ -32,6 +32,7 @@ def compile_tex(folder: Path) -> str:
     (folder / "document.tex").write_text(MINIMAL)
     run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
                           "document.tex"], cwd=folder, capture_output=True, text=True,
+                         errors="replace",
                          timeout=120)
     errors = [line for line in run.stdout.splitlines() if line.startswith("!")]
     assert run.returncode == 0 and not errors, "\n".join(errors) or run.stdout[-2000:]

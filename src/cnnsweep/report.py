@@ -168,7 +168,31 @@ def write_latex(table: pd.DataFrame, path: Path) -> None:
         .format(precision=4, na_rep="", escape="latex") \
         .format(lambda p: latex_text(format_p(p)), subset=p_columns, na_rep="") \
         .format_index(escape="latex", axis="columns")
-    path.write_text(styler.to_latex(hrules=True, column_format="l" * len(table.columns)))
+    # The long cells (mean ± CI, a note) wrap in narrow columns, so that the table fits a
+    # two-column paper's text width.
+    columns = "".join(WRAPPED_COLUMN if c == "note" or "±" in str(c) else "l"
+                      for c in table.columns)
+    path.write_text(styler.to_latex(hrules=True, column_format=columns))
+
+
+WRAPPED_COLUMN = "p{2.2cm}"
+PAPER_DROPS = ("std", "beyond noise", "seconds")  # in the report's table, not a paper's
+
+
+def paper_table(shown: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The report's settings table as a paper prints it, within a page's width: the mean and
+    its 95% CI half-width in one column, without std, the p < 0.05 column and the seconds."""
+    mean, half = f"{metric} mean", "± 95% CI"
+    table = shown.drop(columns=[c for c in PAPER_DROPS if c in shown])
+    if mean in table and half in table:
+        combined = [("" if pd.isna(m) else f"{m:.4f}") + ("" if pd.isna(h) else f" ± {h:.4f}")
+                    for m, h in zip(table[mean], table[half], strict=True)]
+        position = table.columns.get_loc(mean)
+        table = table.drop(columns=[mean, half])
+        table.insert(position, f"{metric} (mean ± 95% CI)", combined)
+    if "note" in table and not table["note"].astype(bool).any():
+        table = table.drop(columns="note")
+    return table
 
 
 def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
@@ -196,7 +220,7 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
     table.to_csv(out_dir / "settings.csv", index=False)
     flagged = not_learned(results, o.metric)
     shown = _settings_for_people(table, results.varying, o.metric, flagged)
-    write_latex(shown, out_dir / "settings.tex")
+    write_latex(paper_table(shown, o.metric), out_dir / "settings.tex")
     drawn = figures.finish()
 
     doc = Document(f"cnnsweep comparison: {', '.join(str(p) for p in paths)}")
