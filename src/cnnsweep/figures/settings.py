@@ -165,7 +165,7 @@ def _metric_line(table: pd.DataFrame, ctx: FigureContext, key: str) -> Figure:
     return fig
 
 
-CELL_CHARS = 6  # "0.945" and a dagger
+CELL_CHARS = 7  # "0.9445" and a dagger
 
 
 def _heat_maps(table: pd.DataFrame, ctx: FigureContext, keys: list[str]) -> Figure:
@@ -212,7 +212,7 @@ def _heat_maps(table: pd.DataFrame, ctx: FigureContext, keys: list[str]) -> Figu
                 light = hi > lo and (v - lo) / (hi - lo) < 0.5
                 flag = learned.iloc[r, c]
                 mark = NOT_LEARNED if pd.notna(flag) and not bool(flag) else ""
-                ax.text(c, r, f"{v:.3f}{mark}", ha="center", va="center", fontsize=page.small,
+                ax.text(c, r, f"{v:.4f}{mark}", ha="center", va="center", fontsize=page.small,
                         color="white" if light else "black")
     fig.colorbar(image, ax=axes, shrink=0.9, label=ctx.metric, pad=0.02)
     return fig
