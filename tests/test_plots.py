@@ -232,3 +232,15 @@ def test_each_figure_is_drawn_for_the_papers_width(grid_sweep):
         for name in ("loss", "metric", "main_effects", "filters"):
             _, fig = drawn(name, results, ctx)
             assert fig.get_size_inches()[0] == PAGES[size].width, (name, size)
+
+
+def test_a_panel_key_alone_still_names_the_metric_rows(tmp_path):
+    """overfit_dropout: one key, also the panel key; its rows were both "all runs"."""
+    folder = tmp_path / "dropout"
+    for dropout, acc in ((0.0, 0.74), (0.2, 0.51)):
+        make_run(folder, [f"dropout={dropout}"], base_config(dropout=dropout), test_acc=acc)
+    results = gather([folder])
+    _, fig = drawn("metric", results, context(results, panels="dropout"))
+    ax = fig.axes[0]
+    assert sorted(t.get_text() for t in ax.get_yticklabels()) == ["0.0", "0.2"]
+    assert ax.get_ylabel() == "dropout"
