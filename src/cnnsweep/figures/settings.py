@@ -177,7 +177,7 @@ def _heat_maps(table: pd.DataFrame, ctx: FigureContext, keys: list[str]) -> Figu
     facets = setting_labels(table, facet_keys) if facet_keys else pd.Series("", table.index)
     names = list(dict.fromkeys(facets[sorted_by_values(table, facet_keys).index]))
     page = ctx.page
-    columns = min(len(names), 3 if page.width > 5 else 2)
+    columns = min(len(names), 3 if page.width > 5 else 1)  # a column: the maps one above another
     panel_width = page.width / columns
     height = 0.26 * len(rows) + 1.0
     fig, axes = grid(len(names), page, aspect=height / panel_width, sharey=False,
