@@ -26,7 +26,8 @@ def base_config(**top: object) -> dict:
 
 def make_run(sweep: Path, overrides: list[str], config: dict, *, status: str | None = "ok",
              test_acc: float = 0.9, iterations: int = 30, epochs: int = 3,
-             loss_scale: float = 1.0, filters: bool = False) -> Path:
+             loss_scale: float = 1.0, filters: bool = False,
+             final_loss: float | None = None) -> Path:
     """A run folder named like Hydra names it, with curves whose level follows `test_acc`."""
     run = sweep / runfolder.run_name(overrides)
     (run / ".hydra").mkdir(parents=True)
@@ -57,7 +58,8 @@ def make_run(sweep: Path, overrides: list[str], config: dict, *, status: str | N
         "wall_seconds": 1.5, "images_per_second": 3000.0, "iterations": iterations,
         "epochs": epochs, "config_hash": runfolder.config_hash(config),
         "seed": config.get("seed", 0), "config": config, "overrides": overrides,
-        "versions": {"commit": "1f3d179", "cpu": "AMD EPYC"}})
+        "versions": {"commit": "1f3d179", "cpu": "AMD EPYC"},
+        **({} if final_loss is None else {"final_train_loss": final_loss})})
     if filters:
         rng = np.random.default_rng(0)
         first = runfolder.FIRST_LAYER

@@ -6,7 +6,7 @@ import pytest
 
 from cnnsweep import plots
 from cnnsweep.compare_options import CompareOptions
-from cnnsweep.figures.style import OKABE_ITO, PANEL_SIZE, drawing, smooth
+from cnnsweep.figures.style import OKABE_ITO, OPTION_STYLES, PAGES, drawing, smooth
 from cnnsweep.results import gather
 from cnnsweep.runfolder import FIRST_LAYER, PARAMS
 from tests.runfolders import base_config, make_run
@@ -61,10 +61,9 @@ def test_one_colour_per_setting_in_every_figure(tmp_path):
             for name in ("loss", "accuracy", "metric")]
     assert seen[0] == seen[1] == seen[2]
     assert all(len(colours) == 1 for colours in seen[0].values())
-    # Assigned from the sorted settings: adagrad, adam, momentum, sgd.
-    assert [next(iter(seen[0][f"optimizer={o}"])) for o in ("adagrad", "adam", "momentum",
-                                                           "sgd")] == \
-        [c.lower() for c in OKABE_ITO[:4]]
+    # Each optimizer its own colour, the same in every report (OPTION_STYLES).
+    for opt in ("adagrad", "adam", "momentum", "sgd"):
+        assert seen[0][f"optimizer={opt}"] == {OKABE_ITO[OPTION_STYLES["optimizer"][opt]].lower()}
     # The same colours in a later comparison of the same folders.
     assert colours_by_setting(drawn("loss", gather([folder]), context(gather([folder])))[1]) \
         == seen[0]
@@ -95,8 +94,7 @@ def test_panels_follow_one_order_in_curves_and_heat_map(grid_sweep):
     ax = heat.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["16", "30"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["adam", "momentum", "sgd"]
-    width, height = heat.get_size_inches()
-    assert width >= PANEL_SIZE[0] and height >= PANEL_SIZE[1]
+    assert heat.get_size_inches()[0] == PAGES["page"].width
 
 
 def test_dot_plot_ranks_settings_without_whiskers_for_single_runs(tmp_path):
@@ -112,7 +110,7 @@ def test_dot_plot_ranks_settings_without_whiskers_for_single_runs(tmp_path):
     assert [label for _, label in top_down] == ["adam", "momentum", "sgd"]  # best on top
     assert ax.get_ylabel() == "optimizer"  # ticks without the "optimizer=" prefix
     assert not [line for line in ax.lines if (line.get_gid() or "").startswith("ci:")]
-    assert "zoomed" in ax.get_xlabel() and ax.get_xlim()[0] > 0
+    assert "not from 0" in ax.get_xlabel() and ax.get_xlim()[0] > 0
     assert table["rank"].tolist() == [1, 2, 3]
 
 
@@ -180,3 +178,69 @@ def test_smooth_keeps_length_and_flattens_noise():
     s = smooth(y, 11)
     assert s.shape == y.shape
     assert np.std(np.diff(s)) < np.std(np.diff(y)) / 3
+
+
+def _loss_colours(results, **options):
+    return colours_by_setting(drawn("loss", results, context(results, **options))[1])
+
+
+def test_an_option_keeps_its_colour_in_every_comparison(grid_sweep, tmp_path):
+    """Two comparisons of the same runs, and a sweep of other options, paint Adam alike; a
+    numeric key's value keeps its colour whatever the panels."""
+    adam = OKABE_ITO[OPTION_STYLES["optimizer"]["adam"]].lower()
+    full = gather([grid_sweep])
+    by_optimizer = full.by(["optimizer"])
+    assert _loss_colours(full)["optimizer=adam"] == {adam}
+    assert _loss_colours(by_optimizer)["optimizer=adam"] == {adam}
+    other = tmp_path / "other"
+    for opt in ("adam", "rmsprop"):
+        for init in ("he", "xavier"):
+            make_run(other, [f"optimizer={opt}", f"init={init}"],
+                     base_config(optimizer={"name": opt}, init={"name": init}))
+    assert _loss_colours(gather([other]))["optimizer=adam"] == {adam}  # panels: init
+    by_filters = _loss_colours(full.by(["conv.filter_num"]))
+    panels_optimizer = _loss_colours(full, panels="optimizer")
+    assert by_filters == panels_optimizer
+    assert by_filters["conv.filter_num=16"] != by_filters["conv.filter_num=30"]
+
+
+def test_settings_of_several_keys_are_families_of_their_options_colour(tmp_path):
+    folder = tmp_path / "three"
+    for opt in ("sgd", "adam"):
+        for fn in (16, 30):
+            for dropout in (0.0, 0.2):
+                make_run(folder, [f"optimizer={opt}", f"conv.filter_num={fn}",
+                                  f"dropout={dropout}"],
+                         base_config(optimizer={"name": opt}, conv={"filter_num": fn},
+                                     dropout=dropout))
+    ctx = context(gather([folder]))
+    assert ctx.panel == "dropout" and ctx.palette.keys == ("optimizer", "conv.filter_num")
+    colours, markers = ctx.palette.colours, ctx.palette.markers
+    adam = OKABE_ITO[OPTION_STYLES["optimizer"]["adam"]].lower()
+    assert colours["optimizer=adam, conv.filter_num=16"] == adam
+    lighter = colours["optimizer=adam, conv.filter_num=30"]
+    assert lighter != adam and sum(matplotlib.colors.to_rgb(lighter)) > \
+        sum(matplotlib.colors.to_rgb(adam))  # the same hue, lighter
+    adam_16, adam_30 = "optimizer=adam, conv.filter_num=16", "optimizer=adam, conv.filter_num=30"
+    assert markers[adam_30] == markers[adam_16] != markers["optimizer=sgd, conv.filter_num=16"]
+
+
+def test_each_figure_is_drawn_for_the_papers_width(grid_sweep):
+    results = gather([grid_sweep])
+    for size in PAGES:
+        ctx = context(results, size=size)
+        for name in ("loss", "metric", "main_effects", "filters"):
+            _, fig = drawn(name, results, ctx)
+            assert fig.get_size_inches()[0] == PAGES[size].width, (name, size)
+
+
+def test_a_panel_key_alone_still_names_the_metric_rows(tmp_path):
+    """overfit_dropout: one key, also the panel key; its rows were both "all runs"."""
+    folder = tmp_path / "dropout"
+    for dropout, acc in ((0.0, 0.74), (0.2, 0.51)):
+        make_run(folder, [f"dropout={dropout}"], base_config(dropout=dropout), test_acc=acc)
+    results = gather([folder])
+    _, fig = drawn("metric", results, context(results, panels="dropout"))
+    ax = fig.axes[0]
+    assert sorted(t.get_text() for t in ax.get_yticklabels()) == ["0.0", "0.2"]
+    assert ax.get_ylabel() == "dropout"

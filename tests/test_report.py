@@ -199,3 +199,68 @@ def test_files_analysis_cannot_read_are_named_on_the_terminal_and_in_the_report(
     results = load_results([sweep])
     with_curves = set(results.runs.set_index("run_id").loc[results.epochs["run_id"], "run"])
     assert with_curves == {"optimizer=adam", "optimizer=momentum"}
+
+
+def test_a_setting_at_the_chance_loss_is_said_not_to_have_learned(tmp_path):
+    """The mission's example: SGD from std 0.01 stays at ln 10 = 2.30; Adam learns."""
+    folder = tmp_path / "chance"
+    for opt, acc, loss in (("sgd", 0.17, 2.3024), ("adam", 0.91, 0.31)):
+        for seed in (0, 1, 2):
+            make_run(folder, [f"optimizer={opt}", f"seed={seed}"],
+                     base_config(optimizer={"name": opt, "lr": 0.01}, seed=seed),
+                     test_acc=acc + 0.01 * seed, final_loss=loss)
+    make_run(folder, ["optimizer=adagrad", "seed=0"],  # no loss recorded: accuracy at chance
+             base_config(optimizer={"name": "adagrad"}, init={"name": "he"}), test_acc=0.11)
+    make_run(folder, ["optimizer=rmsprop", "seed=0"],  # slow, 2% below chance: it learns
+             base_config(optimizer={"name": "rmsprop"}), test_acc=0.376, final_loss=2.26)
+    report = compare([folder], figures=["metric"])
+    lines = report.with_suffix(".md").read_text().splitlines()
+    assert lines[2].startswith("Best: optimizer=adam")
+    # The paragraph under the verdict (and its add-seeds command), before the run counts.
+    verdict = next(line for line in lines[3:] if line.startswith("Did not learn"))
+    assert lines.index(verdict) < next(i for i, line in enumerate(lines) if " runs: " in line)
+    assert ("Did not learn: optimizer=sgd (loss 2.30, chance 2.30). Likely cause: weights "
+            "drawn with std 0.01 and plain SGD") in verdict
+    assert "Did not learn: optimizer=adagrad (test_acc 0.110, chance 0.10)." in verdict
+    assert "optimizer=adam (" not in verdict and "rmsprop" not in verdict  # they learned
+    md = report.with_suffix(".md").read_text().split("## Settings")[1].split("##")[0]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in md.splitlines()
+            if line.startswith("|") and set(line) - set("|:- ")]
+    header, body = rows[0], rows[1:]
+    notes = {row[header.index("optimizer")]: row[header.index("note")] for row in body}
+    assert notes == {"adam": "", "rmsprop": "",
+                     "adagrad": "did not learn: test_acc 0.110, chance 0.10",
+                     "sgd": "did not learn: loss 2.30, chance 2.30"}
+    assert "did not learn: loss 2.30, chance 2.30" in (report.parent / "settings.tex").read_text()
+    # The metric figure marks them too (a dagger after the value), and its note says so.
+    assert "\u2020: did not learn" in report.with_suffix(".md").read_text()
+
+
+def test_a_tiny_learning_rate_is_named_as_the_cause(tmp_path):
+    folder = tmp_path / "lr"
+    for lr, loss in ((1e-6, 2.301), (0.01, 0.4)):
+        make_run(folder, [f"optimizer.lr={lr}"],
+                 base_config(optimizer={"name": "sgd", "lr": lr}, init={"name": "he"}),
+                 test_acc=0.5, final_loss=loss)
+    verdict = compare([folder], figures=["metric"]).with_suffix(".md").read_text()
+    assert "Did not learn: optimizer.lr=1e-06 (loss 2.30, chance 2.30). Likely cause: " \
+           "learning rate 1e-06 is too small for plain SGD." in verdict
+    assert "weights drawn" not in verdict  # He init: not the cause
+
+
+def test_size_draws_every_figure_for_a_column_or_a_page(grid, capsys):
+    from PIL import Image
+
+    from cnnsweep.figures.style import PAGES
+
+    column = compare([grid], size="column", out=grid / "column").parent
+    page = compare([grid], out=grid / "page").parent
+    for name in ("loss", "accuracy", "metric", "main_effects"):
+        for folder, size in ((column, "column"), (page, "page")):
+            with Image.open(folder / f"{name}.png") as png:
+                assert png.size[0] == round(PAGES[size].width * PAGES[size].png_dpi), name
+    with pytest.raises(ValueError, match="size='a4' is not a paper width; the widths are "
+                                         "column, page"):
+        compare([grid], size="a4")
+    assert cli(["compare", str(grid), "--size", "column", "--figures", "metric"]) == 0
+    assert "size-column" in capsys.readouterr().out

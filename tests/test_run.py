@@ -218,6 +218,7 @@ def test_a_key_of_an_architecture_not_selected_names_the_one_that_has_it(tmp_pat
     ("compare.metric=tst_acc", "compare.metric=tst_acc: no run records it (did you mean "
                                "test_acc?)"),
     ("compare.figures=[los]", "compare: unknown figure type los (did you mean loss?)"),
+    ("compare.size=colum", "compare.size=colum: not a paper width (did you mean column?)"),
 ])
 def test_a_bad_compare_setting_fails_before_any_run_trains(tmp_path, override, message):
     proc = run_py("-m", override, "optimizer=sgd,adam", *TINY, "hydra.sweep.dir=s", cwd=tmp_path)

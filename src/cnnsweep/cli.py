@@ -35,6 +35,9 @@ def parser(figures: list[str], program: str = "cnnsweep") -> argparse.ArgumentPa
     cmp.add_argument("--top", type=int, help="top_curves: how many of the best runs")
     cmp.add_argument("--formats", nargs="+", metavar="FORMAT",
                      help="figure files besides png: pdf (default), svg")
+    cmp.add_argument("--size", choices=["column", "page"],
+                     help="paper width the figures are drawn for: column (3.3 in) or page "
+                          "(7 in, the default); fonts at least 7 pt")
     cmp.add_argument("--pool-sweeps", action="store_true", default=None,
                      help="runs of one setting from several folders count as repeats, instead "
                           "of the sweep becoming a compared key")
@@ -64,6 +67,7 @@ def main(argv: list[str] | None = None, program: str = "cnnsweep",
             report = compare(args.dirs, by=args.by, metric=args.metric, out=args.out,
                              figures=args.figures, smooth=args.smooth, panels=args.panels,
                              top=args.top, pool_sweeps=args.pool_sweeps, formats=args.formats,
+                             size=args.size,
                              helper=helper)
         except (NoRunsError, UnknownMetricError, KeyError, ValueError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

@@ -24,6 +24,9 @@ class CompareOptions:
     # File formats of every figure: png (embedded in report.html), pdf (vector, for papers),
     # svg (vector, for the web).
     formats: tuple[str, ...] = ("png", "pdf")
+    # The paper width every figure is drawn for, fonts >= 7 pt: "column" (3.3 in, one column
+    # of a two-column paper) or "page" (7 in, the full text width).
+    size: str = "page"
     # Runs of one setting from several sweep folders: pooled as repeats (True) or compared
     # side by side, the sweep becoming a key (False).
     pool_sweeps: bool = False

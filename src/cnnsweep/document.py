@@ -36,7 +36,8 @@ class Table:
 @dataclass(frozen=True)
 class Image:
     path: Path  # a PNG beside the report
-    caption: str
+    caption: str  # its title, above it
+    note: str = ""  # what its marks mean, under it
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def to_markdown(doc: Document) -> str:
             lines += [cells.to_markdown(index=False), ""]
         elif isinstance(block, Image):
             lines += [f"### {block.caption}", "", f"![{block.path.stem}]({block.path.name})", ""]
+            lines += [block.note, ""] if block.note else []
         elif isinstance(block, Items):
             lines += [f"- {item}" for item in block.items] + [""]
     return "\n".join(lines)
@@ -89,6 +91,7 @@ STYLE = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0
          "line-height:1.4}table{border-collapse:collapse;font-size:13px;margin:0.5em 0}"
          "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}"
          "table.sortable th{cursor:pointer;background:#f3f3f3}"
+         "p.note{color:#444;font-size:14px;margin-top:0.2em;max-width:900px}"
          "th[data-order=asc]::after{content:' \\25B2'}th[data-order=desc]::after"
          "{content:' \\25BC'}img{max-width:100%}pre{background:#f6f6f6;padding:0.6em;"
          "overflow-x:auto}")
@@ -137,6 +140,8 @@ def to_html(doc: Document) -> str:
             body += [f"<h3>{html.escape(block.caption)}</h3>",
                      f'<img alt="{html.escape(block.path.stem)}" '
                      f'src="data:image/png;base64,{data}">']
+            if block.note:
+                body.append(f'<p class="note">{html.escape(block.note)}</p>')
         elif isinstance(block, Items):
             body.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in block.items)
                         + "</ul>")

@@ -30,7 +30,8 @@ from cnnsweep.document import (
     to_html,
     to_markdown,
 )
-from cnnsweep.figures.style import FORMATS
+from cnnsweep.figures.style import FORMATS, page_of
+from cnnsweep.learning import not_learned, not_learned_sentence
 from cnnsweep.results import SWEEP_KEY, Results, gather
 from cnnsweep.runfolder import Status, unreadable_files
 from cnnsweep.stats import PROCEDURE, add_seeds_command, settings_table, verdict
@@ -76,6 +77,7 @@ def resolve(paths: Sequence[str | Path], results: Results | None = None,
         raise ValueError(f"unknown figure format {', '.join(unknown)}; the formats are "
                          f"{', '.join(FORMATS)}")
     plots.panel_key(results, options.panels)  # an unknown panel key fails here
+    page_of(options.size)  # so does an unknown paper width
     same = options.updated(by=tuple(results.varying)) == own.updated(
         by=tuple(results.by(saved.by).varying))
     return Comparison(results, options, same and len(paths) == 1)
@@ -95,7 +97,7 @@ def output_folder(paths: Sequence[str | Path], comparison: Comparison,
     defaults = CompareOptions()
     if o.figures != default_figures(len(comparison.results.varying)):
         parts.append(f"figures-{'+'.join(o.figures)}")
-    for name in ("smooth", "panels", "top", "loss_ylim"):
+    for name in ("smooth", "panels", "top", "loss_ylim", "size"):
         if getattr(o, name) != getattr(defaults, name):
             parts.append(f"{name}-{getattr(o, name)}")
     if o.pool_sweeps:
@@ -183,8 +185,10 @@ def _repeats_sentence(results: Results, table: pd.DataFrame) -> str:
     return text
 
 
-def _settings_for_people(table: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
-    """The settings table as the report shows it: mean ± CI half-width, n, p vs best."""
+def _settings_for_people(table: pd.DataFrame, keys: list[str], metric: str,
+                         flagged: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The settings table as the report shows it: mean ± CI half-width, n, p vs best, and a
+    note on the settings that did not learn."""
     half = (table["ci_high"] - table["mean"]).where(table["n"] > 1)
     shown = table[["rank", *keys]].copy() if keys else table[["rank", "setting"]].copy()
     shown[f"{metric} mean"] = table["mean"]
@@ -196,6 +200,9 @@ def _settings_for_people(table: pd.DataFrame, keys: list[str], metric: str) -> p
     shown["beyond noise"] = table["distinguishable"].map(
         {True: "yes", False: "no"}).astype(object)
     shown["seconds"] = table["wall_seconds"]
+    if flagged is not None and not flagged.empty:
+        shown["note"] = table["setting"].map(dict(zip(flagged["setting"], flagged["note"],
+                                                      strict=True))).fillna("")
     return shown
 
 
@@ -207,10 +214,58 @@ def runs_table(results: Results, metric: str) -> pd.DataFrame:
         .reset_index(drop=True)
 
 
+def format_p(p: float) -> str:
+    """A p-value to two significant digits ("0.037", "3.7e-18"), never "0.0000"; exactly 0
+    (two settings without any spread) as "< 1e-300"."""
+    if pd.isna(p):
+        return ""
+    return "< 1e-300" if p <= 0 else f"{p:.2g}"
+
+
+def is_p_column(name: str) -> bool:
+    return name == "p" or name.startswith(("p ", "p_", "p-"))
+
+
+def latex_text(text: str) -> str:
+    """Text for a LaTeX table cell written after pandas' escaping: `<` and `>` are not text
+    characters in LaTeX's default font encoding (they print as ¡ and ¿)."""
+    return text.replace("<", "$<$").replace(">", "$>$")
+
+
 def write_latex(table: pd.DataFrame, path: Path) -> None:
-    """A booktabs table (pandas' Styler), numbers as in the report."""
-    styler = table.style.hide(axis="index").format(precision=4, na_rep="")
-    path.write_text(styler.to_latex(hrules=True, column_format="l" * len(table.columns)))
+    """A booktabs table (pandas' Styler, which escapes `_ % & # $ { } ~ ^ \\` in keys and
+    values), numbers as in the report, p-values to two significant digits; it compiles inside
+    `\\documentclass{article}\\usepackage{booktabs}` and `\\input`."""
+    p_columns = [c for c in table.columns if is_p_column(str(c))]
+    styler = table.style.hide(axis="index") \
+        .format(precision=4, na_rep="", escape="latex") \
+        .format(lambda p: latex_text(format_p(p)), subset=p_columns, na_rep="") \
+        .format_index(escape="latex", axis="columns")
+    # The long cells (mean ± CI, a note) wrap in narrow columns, so that the table fits a
+    # two-column paper's text width.
+    columns = "".join(WRAPPED_COLUMN if c == "note" or "±" in str(c) else "l"
+                      for c in table.columns)
+    path.write_text(styler.to_latex(hrules=True, column_format=columns))
+
+
+WRAPPED_COLUMN = "p{2.2cm}"
+PAPER_DROPS = ("std", "beyond noise", "seconds")  # in the report's table, not a paper's
+
+
+def paper_table(shown: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The report's settings table as a paper prints it, within a page's width: the mean and
+    its 95% CI half-width in one column, without std, the p < 0.05 column and the seconds."""
+    mean, half = f"{metric} mean", "± 95% CI"
+    table = shown.drop(columns=[c for c in PAPER_DROPS if c in shown])
+    if mean in table and half in table:
+        combined = [("" if pd.isna(m) else f"{m:.4f}") + ("" if pd.isna(h) else f" ± {h:.4f}")
+                    for m, h in zip(table[mean], table[half], strict=True)]
+        position = table.columns.get_loc(mean)
+        table = table.drop(columns=[mean, half])
+        table.insert(position, f"{metric} (mean ± 95% CI)", combined)
+    if "note" in table and not table["note"].astype(bool).any():
+        table = table.drop(columns="note")
+    return table
 
 
 def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
@@ -248,8 +303,9 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
     table = settings_table(results, o.metric)
     results.table().to_csv(out_dir / "runs.csv", index=False)
     table.to_csv(out_dir / "settings.csv", index=False)
-    shown = _settings_for_people(table, results.varying, o.metric)
-    write_latex(shown, out_dir / "settings.tex")
+    flagged = not_learned(results, o.metric)
+    shown = _settings_for_people(table, results.varying, o.metric, flagged)
+    write_latex(paper_table(shown, o.metric), out_dir / "settings.tex")
     drawn = figures.finish()
 
     doc = Document(f"cnnsweep comparison: {', '.join(str(p) for p in paths)}")
@@ -259,6 +315,8 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
     doc.add(Paragraph(found.text))
     if found.command:
         doc.add(Code(found.command))
+    if not flagged.empty:
+        doc.add(Paragraph(not_learned_sentence(flagged)))
     facts = [_status_line(results) + "."]
     if not results.duplicates.empty:
         facts.append(_duplicates_sentence(results))
@@ -278,7 +336,7 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
                  f"{datetime.now().isoformat(timespec='seconds')}.")
     doc.add(Paragraph(" ".join(facts)), Heading(f"Settings by {o.metric}"),
             Table(shown, sortable=True), Heading("Figures"))
-    doc.add(*(Image(f.files["png"], f.caption) for f in drawn))
+    doc.add(*(Image(f.files["png"], f.caption, f.note) for f in drawn))
     doc.add(Heading("All runs"), Table(runs_table(results, o.metric), sortable=True))
     failed = results.runs[results.runs["status"] != Status.OK]
     if not failed.empty:

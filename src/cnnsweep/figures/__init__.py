@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnnsweep.compare_options import CompareOptions
-from cnnsweep.figures.style import Palette
+from cnnsweep.figures.style import PAGES, Page, Palette
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class FigureContext:
     panel_order: tuple[object, ...] = (None,)  # its values, in the one order every figure uses
     spread: str = "seeds"  # what the runs of a setting differ by: "seeds" or "runs"
     pooled: str = ""  # "pooled over conv.filter_num (2 values)", when keys were left out
+    page: Page = PAGES["page"]  # the paper width every figure is drawn for, and its fonts
 
     @property
     def metric(self) -> str:

@@ -14,9 +14,21 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from cnnsweep.figures import FigureContext
-from cnnsweep.figures.style import grid, short_value, smooth
+from cnnsweep.figures.style import (
+    HELD_OUT,
+    NEUTRAL,
+    TRAIN,
+    chars_in,
+    figure_legend,
+    grid,
+    label_outer,
+    short_value,
+    smooth,
+    wrapped,
+)
 from cnnsweep.results import Results, setting_labels
 
+LEGEND_HEIGHT = 0.6  # inches under the panels for the settings' legend
 MARK_EVERY = 10  # markers per line: enough to tell lines apart in grey print
 # Above this many lines in a panel, bands and markers hide more than they show (and a hundred
 # overlapping bands take seconds to draw): the lines alone, and the figure says so.
@@ -62,7 +74,7 @@ def loss_data(results: Results, ctx: FigureContext) -> pd.DataFrame | None:
 
 def _panel_axes(ctx: FigureContext, results_panels: list[object]) \
         -> tuple[Figure, list[tuple[object, Axes]]]:
-    fig, axes = grid(len(results_panels))
+    fig, axes = grid(len(results_panels), ctx.page, extra_height=LEGEND_HEIGHT)
     return fig, list(zip(results_panels, axes, strict=True))
 
 
@@ -79,46 +91,51 @@ def _draw_lines(ax: Axes, part: pd.DataFrame, x: str, y: str, spread: str | None
         if crowded and len(line) > CROWDED_POINTS:  # the same curve at this size, fewer points
             line = line.iloc[np.linspace(0, len(line) - 1, CROWDED_POINTS).round().astype(int)]
         # gid: the setting an artist draws, so that tests can check colours per setting.
-        ax.plot(line[x], line[y], style, color=colour, marker=marker, markersize=4,
+        ax.plot(line[x], line[y], style, color=colour, marker=marker, markersize=3.5,
                 markevery=max(1, len(line) // MARK_EVERY), label=name if label else None,
-                gid=name)
+                gid=name, linewidth=1.2)
         if spread and not crowded and (line["n"] > 1).any():
             sd = line[spread].fillna(0)
             ax.fill_between(line[x], line[y] - sd, line[y] + sd, color=colour, alpha=0.15,
                             linewidth=0)
 
 
-def _panel_title(ctx: FigureContext, value: object, default: str) -> str:
-    return f"{ctx.panel}={short_value(value)}" if ctx.panel else default
+def _panel_title(ctx: FigureContext, value: object) -> str:
+    if not ctx.panel:
+        return ""
+    panels = min(len(ctx.panel_order), ctx.page.columns)
+    chars = chars_in(ctx.page.width / panels, ctx.page.font) - 1
+    return wrapped(f"{ctx.panel}={short_value(value)}", chars)
 
 
 def draw_loss(table: pd.DataFrame, ctx: FigureContext) -> Figure:
     fig, axes = _panel_axes(ctx, ctx_panels(table, ctx))
-    window = ctx.options.smooth
     for value, ax in axes:
         part = table if ctx.panel is None else table[table["panel"] == value]
         _draw_lines(ax, part, "iteration", "smoothed", "smoothed_std", ctx)
-        ax.set_xlabel("iterations")
-        ax.set_title(_panel_title(ctx, value, "training loss"))
+        ax.set_title(_panel_title(ctx, value))
         if ctx.options.loss_ylim:
             ax.set_ylim(*ctx.options.loss_ylim)
         ax.grid(alpha=0.3)
-    present = _present(table, ctx)
-    ctx.palette.legend(axes[-1][1], present, loc="upper right")
-    smoothing = f", smoothed over {window} iterations" if window >= 3 else ""
-    band = _band_note(table, ctx)
-    axes[0][1].set_ylabel(f"training loss{smoothing}")
-    if band:
-        fig.supxlabel(band, fontsize=8, color="0.35")
+    label_outer([ax for _, ax in axes], "iterations", "training loss")
+    ctx.palette.legend(fig, _present(table, ctx), ctx.page)
     return fig
 
 
-def _band_note(table: pd.DataFrame, ctx: FigureContext) -> str:
+def loss_notes(table: pd.DataFrame, ctx: FigureContext) -> list[str]:
+    window = ctx.options.smooth
+    notes = [f"smoothed over {window} iterations"] if window >= 3 else []
+    return [*notes, *_band_notes(table, ctx)]
+
+
+def _band_notes(table: pd.DataFrame, ctx: FigureContext) -> list[str]:
+    pooled = [ctx.pooled] if ctx.pooled else []
     if not (table["n"] > 1).any():
-        return ""
+        return pooled
     if table.groupby("panel", dropna=False)["label"].nunique().max() > BAND_LIMIT:
-        return f"lines: means over {ctx.spread} (bands left out: more than {BAND_LIMIT} lines)"
-    return f"band ±1 std over {ctx.spread}"
+        return [f"lines: means over {ctx.spread} (bands left out: more than {BAND_LIMIT} "
+                "lines)", *pooled]
+    return [f"lines: means over {ctx.spread}, bands ±1 std", *pooled]
 
 
 def _present(table: pd.DataFrame, ctx: FigureContext) -> list[str]:
@@ -177,21 +194,26 @@ def draw_accuracy(table: pd.DataFrame, ctx: FigureContext) -> Figure:
         for split in splits:
             _draw_lines(ax, part[part["split"] == split], "epoch", "mean", "std", ctx,
                         styles[split], label=False)
-        ax.set_xlabel("epochs")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(0, 1.0)
-        ax.set_title(_panel_title(ctx, value, "accuracy"))
+        ax.set_title(_panel_title(ctx, value))
         ax.grid(alpha=0.3)
-    present = _present(table, ctx)
-    ctx.palette.legend(axes[-1][1], present, loc="lower right")
-    if len(splits) > 1:  # what the line styles mean
-        axes[0][1].legend(handles=[Line2D([], [], color="0.3", linestyle=styles[s])
-                                   for s in splits], labels=splits, loc="lower left")
-    axes[0][1].set_ylabel("train accuracy" if splits == ["train"] else "accuracy")
-    notes = [n for n in (_sample_note(table), _band_note(table, ctx)) if n]
-    if notes:
-        fig.supxlabel("; ".join(notes), fontsize=8, color="0.35")
+    label_outer([ax for _, ax in axes], "epochs",
+                "train accuracy" if splits == ["train"] else "accuracy")
+    # What the line styles mean joins the settings' legend (one legend, below the panels).
+    extra = [(Line2D([], [], color=NEUTRAL, linestyle=styles[s]), s) for s in splits] \
+        if len(splits) > 1 else []
+    ctx.palette.legend(fig, _present(table, ctx), ctx.page, extra)
     return fig
+
+
+def accuracy_notes(table: pd.DataFrame, ctx: FigureContext) -> list[str]:
+    splits = list(dict.fromkeys(table["split"]))
+    styles = [f"{split} {style}" for split, style in zip(splits, ("solid", "dashed"),
+                                                         strict=False)]
+    sample = _sample_note(table)
+    return [*(["; ".join(styles)] if len(splits) > 1 else []), *([sample] if sample else []),
+            *_band_notes(table, ctx)]
 
 
 def train_accuracy_data(results: Results, ctx: FigureContext) -> pd.DataFrame | None:
@@ -219,16 +241,20 @@ def top_curves_data(results: Results, ctx: FigureContext) -> pd.DataFrame | None
 
 def draw_top_curves(table: pd.DataFrame, ctx: FigureContext) -> Figure:
     ranks = sorted(table["rank"].unique())
-    fig, axes = grid(len(ranks), width=2.6, height=2.2, columns=5)
+    fig, axes = grid(len(ranks), ctx.page, aspect=0.7, extra_height=0.5)
+    chars = chars_in(ctx.page.width / min(len(ranks), ctx.page.columns), ctx.page.small) - 1
     for ax, rank in zip(axes, ranks, strict=True):
         curve = table[table["rank"] == rank]
-        ax.plot(curve["epoch"], curve["held_out"], "-", color="#0072B2")
-        ax.plot(curve["epoch"], curve["train_acc"], "--", color="#E69F00")
+        ax.plot(curve["epoch"], curve["held_out"], "-", color=HELD_OUT)
+        ax.plot(curve["epoch"], curve["train_acc"], "--", color=TRAIN)
         ax.set_ylim(0, 1.0)
-        ax.set_title(f"Best-{rank}\n{curve['title'].iloc[0]}", fontsize=7)
-        ax.tick_params(labelsize=6)
+        values = [wrapped(part, chars) for part in curve["title"].iloc[0].split(", ")]
+        ax.set_title("\n".join([f"#{rank}", *values]), fontsize=ctx.page.small)
+        ax.xaxis.set_major_locator(MaxNLocator(3, integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(3))
     held = table["held_name"].iloc[0]
-    axes[0].legend(handles=[Line2D([], [], color="#0072B2"),
-                            Line2D([], [], color="#E69F00", linestyle="--")],
-                   labels=[held, "train"], fontsize=6, loc="lower right")
+    figure_legend(fig, [Line2D([], [], color=HELD_OUT), Line2D([], [], color=TRAIN,
+                                                                linestyle="--")],
+                  [held, "train"], ctx.page)
+    label_outer(axes, "epochs", "accuracy")
     return fig

@@ -11,7 +11,6 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from cnnsweep.figures import FigureContext
-from cnnsweep.figures.style import PANEL_SIZE
 from cnnsweep.results import Results, is_higher_better
 from cnnsweep.runfolder import FIRST_LAYER, PARAMS, PARAMS_INIT
 
@@ -80,11 +79,10 @@ def draw_filters(table: pd.DataFrame, ctx: FigureContext) -> Figure:
     stages = list(dict.fromkeys(table["stage"]))
     count = int(table["filter"].max()) + 1
     rows = math.ceil(count / COLUMNS)
-    width = max(PANEL_SIZE[0], min(count, COLUMNS) * 0.75)
-    fig = Figure(figsize=(width, len(stages) * (rows * 0.75 + 0.4) + 0.5), layout="constrained")
+    page = ctx.page
+    tile_size = min(page.width / COLUMNS, 0.45)  # inches per filter
+    fig = page.figure(len(stages) * (rows * tile_size + 0.35) + 0.1)
     axes = fig.subplots(len(stages), 1, squeeze=False)
-    channels = int(table["channel"].max()) + 1
-    note = "" if channels in (1, 3) else f", channel 0 of {channels}"
     grey = colormaps["gray_r"].with_extremes(bad="white")
     for ax, stage in zip(axes[:, 0], stages, strict=True):
         canvas = tile(_images(table[table["stage"] == stage]))
@@ -94,7 +92,12 @@ def draw_filters(table: pd.DataFrame, ctx: FigureContext) -> Figure:
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_frame_on(False)
-        ax.set_title("initial weights" if stage == "initial" else "after training", fontsize=9)
-    fig.suptitle(f"First-layer filters of the best run by {ctx.metric}{note}:\n"
-                 f"{table['run'].iloc[0]}", fontsize=8, wrap=True)
+        ax.set_title("initial weights" if stage == "initial" else "after training")
     return fig
+
+
+def filters_notes(table: pd.DataFrame, ctx: FigureContext) -> list[str]:
+    channels = int(table["channel"].max()) + 1
+    note = [] if channels in (1, 3) else [f"channel 0 of {channels}"]
+    return [f"the best run by {ctx.metric}: {table['run'].iloc[0]}",
+            "each filter scaled to its own range, dark = large", *note]

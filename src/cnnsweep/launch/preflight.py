@@ -112,9 +112,15 @@ def check_before_runs(compare: dict[str, Any], config_keys: Iterable[str]) -> No
                 raise ValueError(f"{name}: {key} is not a config key{closest(key, keys)}; "
                                  f"compare by a group ({', '.join(GROUPS)}), {SWEEP_KEY}, or a "
                                  "key of `--cfg job` such as optimizer.lr or conv.filter_num")
-    if options.figures is not None or options.formats != CompareOptions().formats:
-        from cnnsweep.figures.style import FORMATS
+    if options.figures is not None or options.formats != CompareOptions().formats or \
+            options.size != CompareOptions().size:
+        from cnnsweep.figures.style import FORMATS, PAGES
         from cnnsweep.plots import FIGURES
+
+        if options.size not in PAGES:
+            raise ValueError(f"compare.size={options.size}: not a paper width"
+                             f"{closest(options.size, PAGES)}; the widths are "
+                             f"{', '.join(PAGES)}")
 
         for kind, names, valid in (("figure type", options.figures or (), FIGURES),
                                    ("figure format", options.formats, FORMATS)):
