@@ -41,6 +41,70 @@ def _raise(signum: int, frame: object) -> None:
     raise Interrupted(signum)
 
 
+@dataclass
+class _Deferral:
+    """A stop signal noted while a training loop runs, to be acted on at its next step
+    boundary, once its state is saved (`stops_at_step_boundaries`)."""
+
+    active: bool = False
+    pending: tuple[int, Callable[[int, object], object]] | None = None
+
+
+_DEFERRAL = _Deferral()
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt if signum == signal.SIGINT else Interrupted(signum)
+
+
+def _on_stop_signal(signum: int, frame: object) -> None:
+    _defer_or(_stop, signum, frame)
+
+
+def _defer_or(act: Callable[[int, object], object], signum: int, frame: object) -> None:
+    """Note the signal while a training loop can save its state first; a second one acts."""
+    if _DEFERRAL.active and _DEFERRAL.pending is None:
+        _DEFERRAL.pending = (signum, act)
+        return
+    act(signum, frame)
+
+
+def stop_requested() -> bool:
+    """A stop signal arrived during `stops_at_step_boundaries`: save, then `act_on_stop`."""
+    return _DEFERRAL.pending is not None
+
+
+def act_on_stop() -> None:
+    """Do what the noted signal asked for (raise, or a launcher's own handler: submitit's
+    requeue-and-exit on its timeout signal)."""
+    pending, _DEFERRAL.pending = _DEFERRAL.pending, None
+    if pending is not None:
+        signum, act = pending
+        act(signum, None)
+
+
+@contextlib.contextmanager
+def stops_at_step_boundaries() -> Iterator[None]:
+    """Within this block (a training loop that saves checkpoints), the first Ctrl-C, SIGTERM or
+    submitit's timeout signal (SIGUSR2) is noted instead of acted on, so that the loop saves its
+    state at the next step boundary and then stops (`stop_requested`, `act_on_stop`): a stop
+    loses no training. A second signal acts at once. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGUSR2)
+    if callable(previous):  # a launcher's handler (submitit checkpoints and requeues with it)
+        signal.signal(signal.SIGUSR2, lambda signum, frame: _defer_or(previous, signum, frame))
+    _DEFERRAL.active, _DEFERRAL.pending = True, None
+    try:
+        yield
+        act_on_stop()  # noted after the last step boundary: acted on now
+    finally:
+        _DEFERRAL.active, _DEFERRAL.pending = False, None
+        if callable(previous):
+            signal.signal(signal.SIGUSR2, previous)
+
+
 @contextlib.contextmanager
 def while_training(worker: bool) -> Iterator[None]:
     """Within this block, Ctrl-C raises KeyboardInterrupt and SIGTERM raises Interrupted, so
@@ -54,8 +118,8 @@ def while_training(worker: bool) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous_term = signal.signal(signal.SIGTERM, _raise)
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_term = signal.signal(signal.SIGTERM, _on_stop_signal)
+    previous_int = signal.signal(signal.SIGINT, _on_stop_signal)
     try:
         yield
     finally:
