@@ -161,13 +161,15 @@ def check(checkpoint: Checkpoint, continuation_hash: str, dtype: str, total: int
 
 
 def find_start(run_dir: Path, config: dict[str, Any], total: int,
-               on_ignored: Callable[[str], object] = print) -> tuple[Checkpoint, Path] | None:
+               on_ignored: Callable[[str], object] = print,
+               extend: bool = True) -> tuple[Checkpoint, Path] | None:
     """The checkpoint a run of the resolved `config` that trains `total` iterations starts
     from, and its file; None: from scratch.
 
     The run's own checkpoint comes first (a run stopped before its end: interrupted, killed,
-    crashed, its folder without a summary). Otherwise the furthest final checkpoint of a
-    finished (`ok`) run in the same sweep folder whose config differs at most in its budget
+    crashed, its folder without a summary). Otherwise (with `extend`) the furthest final
+    checkpoint of a finished (`ok`) run in the same sweep folder whose config differs at most
+    in its budget
     (`trainer.epochs`, `trainer.max_iterations`) and that trained no more than `total`
     iterations: the run extends it. An unusable checkpoint is reported to `on_ignored` with the
     reason and skipped, never half used.
@@ -180,7 +182,7 @@ def find_start(run_dir: Path, config: dict[str, Any], total: int,
     own = Path(run_dir) / runfolder.CHECKPOINT
     candidates = [own] if own.is_file() else []
     finished = []
-    for other in runfolder.started_runs(Path(run_dir).parent):
+    for other in runfolder.started_runs(Path(run_dir).parent) if extend else []:
         summary = runfolder.read_summary(other)
         if other.name == Path(run_dir).name or runfolder.status_of(summary) != "ok" or \
                 summary.get("continuation_hash") != digest or \

@@ -132,16 +132,17 @@ class RunCheckpointer(Checkpointer):
 
 
 def _continuation(cfg_dict: dict, run_dir: Path, total: int, per_epoch: int, label: str,
-                  summary: dict) -> checkpoint.Checkpoint | None:
-    """The checkpoint this run continues (checkpoint.find_start), recorded in `summary`; the
-    run's own checkpoint is removed when it is not the one."""
+                  summary: dict, extend: bool) -> checkpoint.Checkpoint | None:
+    """The checkpoint this run continues (checkpoint.find_start; another run's only when
+    `extend`), recorded in `summary`; the run's own checkpoint is removed when it is not the
+    one."""
     ignored: list[str] = []
 
     def warn(reason: str) -> None:
         log.warning("%signored a checkpoint: %s; not continued from it", label, reason)
         ignored.append(reason)
 
-    found = checkpoint.find_start(run_dir, cfg_dict, total, warn)
+    found = checkpoint.find_start(run_dir, cfg_dict, total, warn, extend=extend)
     if ignored:
         summary["checkpoints_ignored"] = ignored
     own = run_dir / runfolder.CHECKPOINT
@@ -158,7 +159,8 @@ def _continuation(cfg_dict: dict, run_dir: Path, total: int, per_epoch: int, lab
     return start
 
 
-def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict) -> None:
+def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict,
+               extend: bool = False) -> None:
     """Everything that can fail, filling `summary` as it goes."""
     # A mandatory value left unset (`???`) fails here, named by its key.
     cfg_dict = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
@@ -183,7 +185,7 @@ def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict) -> Non
     settings = parts.training
     total = planned_iterations(len(data.x_train), settings)
     per_epoch = iterations_per_epoch(len(data.x_train), settings.batch_size, settings.sampling)
-    start = _continuation(cfg_dict, run_dir, total, per_epoch, label, summary)
+    start = _continuation(cfg_dict, run_dir, total, per_epoch, label, summary, extend)
     resume = None
     if start is not None:
         try:
@@ -230,7 +232,7 @@ def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict) -> Non
 
 
 def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "",
-                   overrides: list[str] | None = None) -> dict[str, Any]:
+                   overrides: list[str] | None = None, extend: bool = False) -> dict[str, Any]:
     """Train the run of `cfg` into `run_dir` unless it is done or being trained elsewhere;
     return its summary.
 
@@ -238,6 +240,10 @@ def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "",
     holding an `ok` summary of the same config hash is skipped (resume). Anything that goes
     wrong becomes status `failed` with the error, and nothing is raised; Ctrl-C or SIGTERM
     record status `interrupted` and then stop the process.
+
+    A run continues from its own checkpoint when it has one (an earlier attempt stopped); with
+    `extend` (a sweep folder's run), also from the final checkpoint of a finished run in the
+    same folder that differs only in a smaller budget (checkpoint.find_start).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -247,13 +253,13 @@ def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "",
         log.warning("%srunning elsewhere (%s), skipped", label, holder)
         return {"status": RUNNING_ELSEWHERE, "run": run_dir.name, "holder": str(holder)}
     try:
-        return _attempt(cfg, run_dir, label, overrides)
+        return _attempt(cfg, run_dir, label, overrides, extend)
     finally:
         lock.release()
 
 
 def _attempt(cfg: DictConfig, run_dir: Path, label: str,
-             overrides: list[str] | None) -> dict[str, Any]:
+             overrides: list[str] | None, extend: bool) -> dict[str, Any]:
     config = OmegaConf.to_container(cfg, resolve=True)
     digest = runfolder.config_hash(config)
     previous = runfolder.read_summary(run_dir)
@@ -272,7 +278,7 @@ def _attempt(cfg: DictConfig, run_dir: Path, label: str,
     }
     try:
         with while_training(worker=in_worker()):
-            _train_run(cfg, run_dir, label, summary)
+            _train_run(cfg, run_dir, label, summary, extend)
     except (KeyboardInterrupt, Interrupted) as exc:  # recorded, then the process stops
         name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else str(exc)
         summary.update(status=Status.INTERRUPTED, error=f"interrupted by {name}")
@@ -357,7 +363,9 @@ def main(cfg: DictConfig) -> float:
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     label = f"[{run_dir.name}] " if multirun else ""
-    summary = run_experiment(cfg, run_dir, label, list(hc.overrides.task))
+    # Extension looks for shorter runs of the same config among the sweep folder's runs; a
+    # single run's folder sits among unrelated ones.
+    summary = run_experiment(cfg, run_dir, label, list(hc.overrides.task), extend=multirun)
     failed = runfolder.status_of(summary) == Status.FAILED
     if not multirun and summary["status"] == RUNNING_ELSEWHERE:
         print(f"run folder {run_dir} is being trained elsewhere ({summary['holder']}); "

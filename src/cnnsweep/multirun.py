@@ -136,6 +136,11 @@ def finish(sweep_dir: Path, metric: str = "test_acc", compare: bool = True,
     elsewhere = runs.loc[unfinished, "run"].map(holders).dropna()
     shown = runs.copy()
     shown.loc[elsewhere.index, "status"] = [f"running elsewhere ({h})" for h in elsewhere]
+    notes = runs["path"].map(lambda path: runfolder.continuation_note(
+        runfolder.read_summary(Path(path))))
+    continued = notes != ""
+    shown.loc[continued, "status"] = shown.loc[continued, "status"] + " (" + \
+        notes[continued] + ")"
     if metric not in shown:
         metric = "test_acc"
     print(f"\n{sweep_table(shown, metric)}\n\nsweep folder: {sweep_dir}", flush=True)

@@ -227,6 +227,8 @@ def train(network: Network, optimizer: Optimizer, x_train: np.ndarray, t_train: 
         evaluate(0, 0)
     saved_at = time.perf_counter()
     every = checkpointer.every_seconds if checkpointer is not None else None
+    if checkpointer is not None and first > total:  # continued at its end: its own last state
+        checkpointer.save(state(total))
     for it in range(first, total + 1):
         idx = sampler.next()
         step_start = time.perf_counter()
