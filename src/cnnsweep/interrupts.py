@@ -57,7 +57,23 @@ def _stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt if signum == signal.SIGINT else Interrupted(signum)
 
 
+def _under_slurm_submitit() -> bool:
+    """A job submitit started on SLURM: there SIGTERM only announces a preemption or the time
+    limit, and submitit's own signal (SIGUSR2) checkpoints and requeues the job."""
+    return os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
+
+
+def _save_and_go_on(signum: int, frame: object) -> None:
+    """Under submitit, SIGTERM saves a checkpoint (at the next step boundary) and training goes
+    on, as submitit bypasses it: the requeue comes with SIGUSR2, or SLURM's SIGKILL ends the
+    job and the requeued one continues from that checkpoint."""
+
+
 def _on_stop_signal(signum: int, frame: object) -> None:
+    if signum == signal.SIGTERM and _under_slurm_submitit():
+        if _DEFERRAL.active and _DEFERRAL.pending is None:
+            _DEFERRAL.pending = (signum, _save_and_go_on)
+        return
     _defer_or(_stop, signum, frame)
 
 
