@@ -7,7 +7,7 @@ import sys
 import pytest
 
 ENGINE = ["cnnsweep.nn", "cnnsweep.data", "cnnsweep.train", "cnnsweep.build",
-          "cnnsweep.runfolder"]
+          "cnnsweep.runfolder", "cnnsweep.checkpoint"]
 ANALYSIS = ["cnnsweep.results", "cnnsweep.stats", "cnnsweep.plots", "cnnsweep.report",
             "cnnsweep.cli"]
 

@@ -76,7 +76,7 @@ class Status(str, Enum):
     OK = "ok"  # trained to the end
     DIVERGED = "diverged"  # the loss became NaN or infinite: a result, with its history so far
     FAILED = "failed"  # an error stopped it; summary.json holds the error and the traceback
-    INTERRUPTED = "interrupted"  # stopped by a signal (Ctrl-C, SIGTERM); a rerun trains it again
+    INTERRUPTED = "interrupted"  # stopped by a signal (Ctrl-C, SIGTERM); a rerun continues it
     UNFINISHED = "unfinished"  # no summary.json: running, killed, or never started
 
     def __str__(self) -> str:
