@@ -118,14 +118,26 @@ def kill_at(fraction: float, train_size: int, checkpoints: bool, folder: Path) -
     time.sleep(fraction * train_seconds)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    if checkpoints and not (run / "checkpoint.npz").is_file():
+        print(f"  (no checkpoint in {run} when it was killed)", flush=True)
     again = run_py([*args, f"hydra.run.dir={run}"], folder)
     if again.wait() != 0:
         raise RuntimeError(again.stderr.read())
     summary = json.loads((run / "summary.json").read_text())
     start = (summary.get("continued_from") or [{"iteration": 0}])[-1]["iteration"]
-    lost = fraction - start / total  # of the run's training, done before the kill and redone
+    # The killed attempt trained `fraction * train_seconds`; what it did after the checkpoint
+    # the rerun continues from (its time in epochs.csv, written from the checkpoint) is lost.
+    saved_at = 0.0
+    for line in (run / "epochs.csv").read_text().splitlines()[1:]:
+        row = line.split(",")
+        if int(row[1]) == start and start > 0:
+            saved_at = float(row[5])
+    killed_after = fraction * train_seconds
+    lost = killed_after - saved_at
     return {"checkpoints": checkpoints, "run_seconds": train_seconds, "resumed_at": start,
-            "iterations": total, "lost_fraction": lost, "lost_seconds": lost * train_seconds}
+            "iterations": total, "killed_after": killed_after, "lost_seconds": lost,
+            "lost_fraction": lost / train_seconds,
+            "epoch_seconds": train_seconds / int(summary["epochs"])}
 
 
 def main() -> None:
@@ -158,10 +170,11 @@ def main() -> None:
             for checkpoints in (False, True):
                 r = kill_at(fraction, args.kill_train_size, checkpoints, Path(tmp))
                 what = "checkpoints   " if checkpoints else "no checkpoints"
-                print(f"killed at {fraction:.0%}, {what}: continued at iteration "
-                      f"{r['resumed_at']:>4}/{r['iterations']}, lost {r['lost_fraction']:6.1%} "
-                      f"of the run's training ({r['lost_seconds']:.1f} of "
-                      f"{r['run_seconds']:.1f} s)", flush=True)
+                print(f"killed at {fraction:.0%} ({r['killed_after']:.1f} s), {what}: "
+                      f"continued at iteration {r['resumed_at']:>4}/{r['iterations']}, lost "
+                      f"{r['lost_seconds']:4.1f} s = {r['lost_fraction']:6.1%} of the run's "
+                      f"{r['run_seconds']:.1f} s (an epoch: {r['epoch_seconds']:.1f} s)",
+                      flush=True)
 
 
 if __name__ == "__main__":

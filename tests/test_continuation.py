@@ -96,24 +96,27 @@ def test_sweeps_killed_at_random_points_continue_to_the_same_bytes(tmp_path, swe
         assert f"{name}: ok, " in again.stderr and note in again.stderr  # the progress lines
 
 
-def test_a_run_stopped_by_sigterm_mid_epoch_saves_there_and_continues(tmp_path):
-    """SIGTERM (SLURM's preemption) is acted on at the next step boundary, after a checkpoint:
-    the rerun continues from the very step the run had reached."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_run_stopped_by_a_signal_saves_where_it_is_and_continues(tmp_path, signum):
+    """Ctrl-C or SIGTERM is acted on at the next step boundary, after a checkpoint: the rerun
+    continues from the very step the run had reached, to the same bytes."""
     args = ["optimizer=adam", "dropout=0.2", *SMALL, "trainer.epochs=40",
             "dataset.train_size=1000", "trainer.batch_size=20"]
     reference = run_py(*args, "hydra.run.dir=reference", cwd=tmp_path)
     assert reference.returncode == 0, reference.stderr[-3000:]
     run = tmp_path / "one"
+    # A process started in the background by a script ignores SIGINT; a terminal's would not.
     proc = subprocess.Popen([sys.executable, str(REPO / "run.py"), *args, "hydra.run.dir=one"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not (run / "checkpoint.npz").is_file():
         time.sleep(0.02)
     time.sleep(0.3)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert proc.returncode == 128 + signum, err[-3000:]
     summary = runfolder.read_summary(run)
     assert summary["status"] == "interrupted"
     from cnnsweep import checkpoint

@@ -83,4 +83,6 @@ def test_an_interrupted_sweep_ends_cleanly_and_resumes(tmp_path, signum, code):
     for name in finished:
         assert after[name]["finished_at"] == runs[name]["finished_at"], f"{name} was redone"
     interrupted = next(n for n, s in runs.items() if s["status"] == "interrupted")
-    assert json.loads((sweep / interrupted / "summary.json").read_text())["status"] == "ok"
+    continued = json.loads((sweep / interrupted / "summary.json").read_text())
+    # saved at the step the signal found it training: continued from there, not from scratch
+    assert continued["status"] == "ok" and continued["continued_from"][-1]["iteration"] > 0

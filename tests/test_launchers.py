@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -140,6 +141,38 @@ def test_a_slurm_job_stopped_and_requeued_continues_to_the_same_bytes(tmp_path, 
     assert 0 < summary["continued_from"][-1]["iteration"] < 3000
     assert outputs(sweep) == outputs(tmp_path / "reference")
     assert "continued from epoch" in out
+
+
+def test_a_ray_worker_killed_mid_run_is_retried_and_continues_to_the_same_bytes(tmp_path):
+    """A lost Ray worker (SIGKILL): Ray retries its task, which continues from the run's
+    checkpoint; the sweep ends as an uninterrupted one."""
+    if importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None:
+        pytest.skip("hydra-ray-launcher is not installed: pip install -e '.[ray]'")
+    from cnnsweep.runlock import running_elsewhere
+    from tests.test_continuation import outputs
+
+    args = ["-m", "optimizer=adam", "dropout=0.2", "dataset.train_size=1000",
+            "dataset.test_size=100", "trainer.epochs=60", "trainer.batch_size=20",
+            "trainer.eval_sample=100", "conv.filter_num=4", "hidden_size=16",
+            "compare.enabled=false"]
+    reference = run_py(*args, "hydra.sweep.dir=reference", cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    run = tmp_path / "s" / next(iter(summaries(tmp_path / "reference")))
+    proc = subprocess.Popen([sys.executable, str(REPO / "run.py"), *args, "hydra/launcher=ray",
+                             "+hydra.launcher.ray.init.num_cpus=2", "hydra.sweep.dir=s"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    deadline = time.time() + 180
+    while time.time() < deadline and not (run / "checkpoint.npz").is_file():
+        time.sleep(0.05)
+    holder = running_elsewhere(run)
+    assert holder is not None, "no worker holds the run"
+    os.kill(holder.pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    summary = summaries(tmp_path / "s")[run.name]
+    assert summary["status"] == "ok" and summary["continued_from"][-1]["run"] == run.name
+    assert outputs(tmp_path / "s") == outputs(tmp_path / "reference")
 
 
 def test_without_slurm_the_launcher_fails_in_one_line(tmp_path):
