@@ -179,3 +179,47 @@ def test_a_full_disk_while_saving_leaves_the_previous_checkpoint(tmp_path, monke
 
 def result_state(saver):
     return checkpoint.load(saver.paths[-1]).state
+
+
+def test_find_start_prefers_the_own_checkpoint_then_the_furthest_shorter_finished_run(tmp_path):
+    from cnnsweep import runfolder
+
+    net, result, saver = trained("sgd", SETTINGS, tmp_path)
+    config = {"trainer": {"epochs": 3, "dtype": "float32"}, "seed": 0}
+    digest = runfolder.continuation_hash(config)
+    owner = Owner("x", digest, "float32", "")
+    sweep = tmp_path / "sweep"
+
+    def finished(name, iteration, status="ok", continuation=digest):
+        run = sweep / name
+        (run / ".hydra").mkdir(parents=True)
+        (run / runfolder.CONFIG).write_text("{}")
+        state = checkpoint.load(saver.paths[iteration - 1]).state
+        checkpoint.save(run / runfolder.CHECKPOINT, net, make_optimizer("sgd"), state,
+                        Owner("x", continuation, "float32", name))
+        runfolder.write_summary(run, {"status": status, "iterations": iteration,
+                                      "continuation_hash": continuation})
+
+    finished("three", 3)
+    finished("nine", 9)
+    finished("twelve", 12)
+    finished("failed", 10, status="failed")
+    finished("other", 11, continuation="another")
+    new = sweep / "new"
+    new.mkdir()
+
+    def start(total, extend=True):
+        found = checkpoint.find_start(new, config, total, extend=extend)
+        return None if found is None else (found[1].parent.name, found[0].iteration)
+
+    assert start(15) == ("twelve", 12)
+    assert start(10) == ("nine", 9)
+    assert start(2) is None
+    assert start(15, extend=False) is None
+    checkpoint.save(new / runfolder.CHECKPOINT, net, make_optimizer("sgd"),
+                    checkpoint.load(saver.paths[4]).state, owner)
+    assert start(15) == ("new", 5)  # its own checkpoint first
+    (new / runfolder.CHECKPOINT).write_bytes(b"garbage")
+    ignored = []
+    assert checkpoint.find_start(new, config, 15, ignored.append) is not None
+    assert len(ignored) == 1 and "truncated or corrupt" in ignored[0]
