@@ -74,8 +74,10 @@ def test_sweeps_killed_at_random_points_continue_to_the_same_bytes(tmp_path, swe
               {"KILL_AT_STEP": int(rng.integers(2, 18))},
               {"KILL_AFTER_SAVE": int(rng.integers(2, 6))},
               {"KILL_AT_STEP": int(rng.integers(2, 12))}, {"KILL_AFTER_SAVE": 1}]
+    if len(expected) < 3:  # a short sweep: a random step, after a step's and an epoch's save
+        points = [points[0], points[1], points[-1]]
     for i, point in enumerate(points):
-        every = ["trainer.checkpoint_seconds=0.001"] if i % 2 and i < 5 else []
+        every = ["trainer.checkpoint_seconds=0.001"] if i % 2 and i < len(points) - 1 else []
         proc = killed([*args, *every, "hydra/launcher=basic", "hydra.sweep.dir=s"], tmp_path,
                       **point)
         assert proc.returncode == -signal.SIGKILL, (point, proc.stderr[-3000:])
