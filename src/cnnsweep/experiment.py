@@ -204,7 +204,7 @@ def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict,
                             parts.run.checkpoint, label)
     keep_freed_memory()  # every step reuses the last one's memory instead of faulting it in
     with RunWriter(run_dir) as writer, threadpool_limits(limits=blas_threads), \
-            interrupts.stops_at_step_boundaries():
+            interrupts.stops_at_step_boundaries(hold_stops=not in_worker()):
         progress = RunProgress(writer, label, len(data.x_train), len(data.x_test))
         if resume is not None:  # the files as they were at the checkpoint
             for step in resume.steps:

@@ -47,6 +47,7 @@ class _Deferral:
     boundary, once its state is saved (`stops_at_step_boundaries`)."""
 
     active: bool = False
+    stops: bool = True  # Ctrl-C and SIGTERM are held too (not in a joblib or Ray worker)
     pending: tuple[int, Callable[[int, object], object]] | None = None
 
 
@@ -74,6 +75,8 @@ def _on_stop_signal(signum: int, frame: object) -> None:
         if _DEFERRAL.active and _DEFERRAL.pending is None:
             _DEFERRAL.pending = (signum, _save_and_go_on)
         return
+    if not _DEFERRAL.stops:
+        _stop(signum, frame)
     _defer_or(_stop, signum, frame)
 
 
@@ -100,23 +103,29 @@ def act_on_stop() -> None:
 
 
 @contextlib.contextmanager
-def stops_at_step_boundaries() -> Iterator[None]:
+def stops_at_step_boundaries(hold_stops: bool = True) -> Iterator[None]:
     """Within this block (a training loop that saves checkpoints), the first Ctrl-C, SIGTERM or
     submitit's timeout signal (SIGUSR2) is noted instead of acted on, so that the loop saves its
     state at the next step boundary and then stops (`stop_requested`, `act_on_stop`): a stop
-    loses no training. A second signal acts at once. Main thread only."""
+    loses no training. A second signal acts at once. Main thread only.
+
+    Without `hold_stops` (a joblib or Ray worker) Ctrl-C and SIGTERM act at once, as they reach
+    the launching process too: joblib then kills its workers, and one that was putting its
+    result on the shared queue at that moment (as a worker finishing its last step would be)
+    leaves the queue's lock held and the launcher waiting forever. The run then continues from
+    its last checkpoint (an epoch or `checkpoint_seconds` back)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.getsignal(signal.SIGUSR2)
     if callable(previous):  # a launcher's handler (submitit checkpoints and requeues with it)
         signal.signal(signal.SIGUSR2, lambda signum, frame: _defer_or(previous, signum, frame))
-    _DEFERRAL.active, _DEFERRAL.pending = True, None
+    _DEFERRAL.active, _DEFERRAL.stops, _DEFERRAL.pending = True, hold_stops, None
     try:
         yield
         act_on_stop()  # noted after the last step boundary: acted on now
     finally:
-        _DEFERRAL.active, _DEFERRAL.pending = False, None
+        _DEFERRAL.active, _DEFERRAL.stops, _DEFERRAL.pending = False, True, None
         if callable(previous):
             signal.signal(signal.SIGUSR2, previous)
 
