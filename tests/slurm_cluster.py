@@ -46,6 +46,9 @@ def _config(folder: Path) -> str:
         f"SlurmdPort={_free_port()}", "ProctrackType=proctrack/linuxproc",
         "TaskPlugin=task/none", "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core",
         "MpiDefault=none", "ReturnToService=2", "JobAcctGatherType=jobacct_gather/none",
+        # A requeued or preempted job gets SIGTERM and, 2 s later (not 30), SIGKILL: the
+        # continuation tests stop short runs in their middle.
+        "KillWait=2",
         f"NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory={memory} "
         "State=UNKNOWN",
         "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP", ""])

@@ -11,7 +11,7 @@ import pytest
 import cnnsweep
 
 ENGINE = ["cnnsweep.nn", "cnnsweep.data", "cnnsweep.train", "cnnsweep.build",
-          "cnnsweep.runfolder"]
+          "cnnsweep.runfolder", "cnnsweep.checkpoint"]
 ANALYSIS = ["cnnsweep.results", "cnnsweep.stats", "cnnsweep.plots", "cnnsweep.report",
             "cnnsweep.cli"]
 

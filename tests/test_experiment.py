@@ -106,3 +106,55 @@ def test_a_run_held_by_another_process_is_skipped_untouched(config, tmp_path):
         lock.release()
     assert summary["status"] == Status.RUNNING_ELSEWHERE and str(os.getpid()) in summary["holder"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [runfolder.LOCK]
+
+
+def test_a_foreign_checkpoint_is_named_ignored_and_removed(config, tmp_path):
+    first = run_experiment(config("trainer.epochs=2"), tmp_path / "a")
+    assert first["status"] == Status.OK and (tmp_path / "a" / runfolder.CHECKPOINT).is_file()
+    reference = run_experiment(config("trainer.epochs=2", "seed=1"), tmp_path / "ref")
+    (tmp_path / "b").mkdir()
+    foreign = tmp_path / "b" / runfolder.CHECKPOINT
+    foreign.write_bytes((tmp_path / "a" / runfolder.CHECKPOINT).read_bytes())
+    summary = run_experiment(config("trainer.epochs=2", "seed=1"), tmp_path / "b")
+    assert summary["status"] == Status.OK and "continued_from" not in summary
+    assert summary["checkpoints_ignored"] == [
+        f"{foreign} belongs to another config (hash {first['config_hash']}, run a)"]
+    assert summary["test_acc"] == reference["test_acc"]
+    assert (tmp_path / "b" / runfolder.HISTORY).read_text() == \
+        (tmp_path / "ref" / runfolder.HISTORY).read_text()
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_last_good_one_and_training_goes_on(
+        config, tmp_path, monkeypatch, caplog):
+    import errno
+
+    import numpy as np
+
+    from cnnsweep import checkpoint
+
+    saves = []
+    real = np.savez
+
+    def full_after_first(f, **arrays):
+        if "meta" not in arrays:  # not a checkpoint
+            return real(f, **arrays)
+        saves.append(int(json.loads(arrays["meta"].tobytes())["iteration"]))
+        if len(saves) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(f, **arrays)
+
+    monkeypatch.setattr(checkpoint.np, "savez", full_after_first)
+    summary = run_experiment(config("trainer.epochs=3"), tmp_path)
+    assert summary["status"] == Status.OK and saves == [4, 8, 12]
+    assert checkpoint.load(tmp_path / runfolder.CHECKPOINT).iteration == 4
+    assert f"could not write {tmp_path / runfolder.CHECKPOINT} (No space left on device)" \
+        in caplog.text
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_checkpoints_can_be_turned_off_and_do_not_change_the_run(config, tmp_path):
+    on = run_experiment(config(), tmp_path / "on")
+    off = run_experiment(config("trainer.checkpoint=false", "trainer.checkpoint_seconds=1"),
+                         tmp_path / "off")
+    assert not (tmp_path / "off" / runfolder.CHECKPOINT).exists()
+    assert off["config_hash"] == on["config_hash"] and off["test_acc"] == on["test_acc"]

@@ -8,9 +8,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +82,99 @@ def test_a_sweep_runs_on_a_real_slurm_as_under_joblib(tmp_path, slurm, joblib_re
     scripts = list((tmp_path / "s" / ".submitit").glob("*/*_submission.sh"))
     assert scripts  # ran as SLURM jobs, each asking for trainer.threads CPUs
     assert all("#SBATCH --cpus-per-task=1" in p.read_text() for p in scripts)
+
+
+def _running_job(env: dict[str, str], run: Path, seconds: float = 180) -> str:
+    """The id of the SLURM job training `run`, once the run has saved a checkpoint."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        jobs = subprocess.run(["squeue", "-h", "-t", "R", "-o", "%i"], env=env,
+                              capture_output=True, text=True).stdout.split()
+        if jobs and (run / "checkpoint.npz").is_file():
+            return jobs[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no running job with a checkpoint in {run}")
+
+
+def _start_when_requeued(env: dict[str, str], job: str, seconds: float = 120) -> None:
+    """SLURM holds a requeued job for two minutes or so (its begin time); a test need not."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        state = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], env=env,
+                               capture_output=True, text=True).stdout.strip()
+        if state == "PENDING":
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env,
+                           capture_output=True, timeout=60)
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"job {job} was not requeued")
+
+
+@pytest.mark.parametrize("stop", ["timeout signal", "scontrol requeue"])
+def test_a_slurm_job_stopped_and_requeued_continues_to_the_same_bytes(tmp_path, slurm, stop):
+    """submitit's time-limit signal (SIGUSR2, what SLURM sends signal_delay_s before the
+    limit: submitit checkpoints and requeues the job) or the scheduler's own requeue (SIGTERM,
+    then the kill) mid-run: the requeued job continues from the run's checkpoint."""
+    from tests.test_continuation import outputs
+
+    # Training lasts well beyond SLURM's kill delay (KillWait=2 in tests/slurm_cluster.py), so
+    # the kill comes before the run's end.
+    args = ["-m", "optimizer=adam", "dropout=0.2", "dataset.train_size=1000",
+            "dataset.test_size=100", "trainer.epochs=200", "trainer.batch_size=20",
+            "trainer.eval_sample=100", "conv.filter_num=4", "hidden_size=16",
+            "compare.enabled=false"]
+    reference = run_py(*args, "hydra.sweep.dir=reference", cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    sweep = tmp_path / "s"
+    run = sweep / next(iter(summaries(tmp_path / "reference")))
+    proc = subprocess.Popen([sys.executable, str(REPO / "run.py"), *args,
+                             "hydra/launcher=slurm", "hydra.sweep.dir=s"], cwd=tmp_path,
+                            env=slurm, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    job = _running_job(slurm, run)
+    command = ["scancel", "--signal=USR2", job] if stop == "timeout signal" else \
+        ["scontrol", "requeue", job]
+    subprocess.run(command, env=slurm, check=True, capture_output=True, timeout=60)
+    _start_when_requeued(slurm, job)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    summary = summaries(sweep)[run.name]
+    assert summary["status"] == "ok" and summary["continued_from"][-1]["run"] == run.name
+    assert 0 < summary["continued_from"][-1]["iteration"] < 10000
+    assert outputs(sweep) == outputs(tmp_path / "reference")
+    assert "continued from epoch" in out
+
+
+def test_a_ray_worker_killed_mid_run_is_retried_and_continues_to_the_same_bytes(tmp_path):
+    """A lost Ray worker (SIGKILL): Ray retries its task, which continues from the run's
+    checkpoint; the sweep ends as an uninterrupted one."""
+    if importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None:
+        pytest.skip("hydra-ray-launcher is not installed: pip install -e '.[ray]'")
+    from cnnsweep.runlock import running_elsewhere
+    from tests.test_continuation import outputs
+
+    args = ["-m", "optimizer=adam", "dropout=0.2", "dataset.train_size=1000",
+            "dataset.test_size=100", "trainer.epochs=60", "trainer.batch_size=20",
+            "trainer.eval_sample=100", "conv.filter_num=4", "hidden_size=16",
+            "compare.enabled=false"]
+    reference = run_py(*args, "hydra.sweep.dir=reference", cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    run = tmp_path / "s" / next(iter(summaries(tmp_path / "reference")))
+    proc = subprocess.Popen([sys.executable, str(REPO / "run.py"), *args, "hydra/launcher=ray",
+                             "+hydra.launcher.ray.init.num_cpus=2", "hydra.sweep.dir=s"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    deadline = time.time() + 180
+    while time.time() < deadline and not (run / "checkpoint.npz").is_file():
+        time.sleep(0.05)
+    holder = running_elsewhere(run)
+    assert holder is not None, "no worker holds the run"
+    os.kill(holder.pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    summary = summaries(tmp_path / "s")[run.name]
+    assert summary["status"] == "ok" and summary["continued_from"][-1]["run"] == run.name
+    assert outputs(tmp_path / "s") == outputs(tmp_path / "reference")
 
 
 def test_without_slurm_the_launcher_fails_in_one_line(tmp_path):

@@ -47,11 +47,17 @@ class RunSettings:
     # count keeps results identical under any n_jobs and launcher.
     threads: int = 1
     save_params: bool = True  # params.npz (final) and params_init.npz (first layer at start)
+    # checkpoint.npz, for exact continuation (checkpoint.py): after every epoch, at the end, and
+    # every checkpoint_seconds of training (at a step boundary). Neither changes the numbers,
+    # so neither is part of the run's identity (runfolder.CHECKPOINT_KEYS).
+    checkpoint: bool = True
+    checkpoint_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         require_not_negative("weight_decay", self.weight_decay)
         float_dtype(self.dtype)
         require_positive("threads", self.threads)
+        require_positive("checkpoint_seconds", self.checkpoint_seconds)
 
 
 @dataclass(frozen=True)

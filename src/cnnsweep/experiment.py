@@ -23,17 +23,27 @@ from omegaconf import DictConfig, OmegaConf
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import cnnsweep
-from cnnsweep import runfolder
+from cnnsweep import checkpoint, interrupts, runfolder
 from cnnsweep.build import build_run
 from cnnsweep.data.datasets import load
 from cnnsweep.exitcodes import ExitCode
 from cnnsweep.interrupts import Interrupted, in_launching_process, while_training
 from cnnsweep.nn.allocator import keep_freed_memory
-from cnnsweep.nn.networks import network_from_plan
+from cnnsweep.nn.networks import Network, network_from_plan
+from cnnsweep.nn.optimizers import Optimizer
 from cnnsweep.runfolder import RunWriter, Status
 from cnnsweep.runlock import RunLock
 from cnnsweep.schema import register_resolvers
-from cnnsweep.train import EpochRecord, StepRecord, TrainingCallback, train
+from cnnsweep.train import (
+    Checkpointer,
+    EpochRecord,
+    StepRecord,
+    TrainingCallback,
+    TrainState,
+    iterations_per_epoch,
+    planned_iterations,
+    train,
+)
 
 log = logging.getLogger("cnnsweep")
 
@@ -87,10 +97,13 @@ class RunProgress(TrainingCallback):
     def on_step(self, record: StepRecord) -> None:
         self.writer.write_step(record.iteration, record.epoch, record.train_loss)
 
-    def on_epoch(self, record: EpochRecord, of_epochs: int) -> None:
+    def write(self, record: EpochRecord) -> None:
         self.writer.write_epoch(record.epoch, record.iteration, record.train_acc,
                                 record.test_acc, record.val_acc, record.seconds,
                                 record.train_sample, record.test_sample)
+
+    def on_epoch(self, record: EpochRecord, of_epochs: int) -> None:
+        self.write(record)
         val = "" if np.isnan(record.val_acc) else f"  val_acc {record.val_acc:.4f}"
         log.info("%sepoch %d/%d  %s %.4f  %s %.4f%s  (%.1f s)", self.label, record.epoch,
                  of_epochs, self._name("train", record.train_sample), record.train_acc,
@@ -101,10 +114,68 @@ class RunProgress(TrainingCallback):
         return f"{split}_acc" if sample >= self.sizes[split] else f"{split}_acc[{sample}]"
 
 
-def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict) -> None:
+class RunCheckpointer(Checkpointer):
+    """Saves the run's checkpoint into its folder; a stop signal noted during training
+    (interrupts.stops_at_step_boundaries) is acted on once the state is saved."""
+
+    def __init__(self, path: Path, network: Network, optimizer: Optimizer,
+                 owner: checkpoint.Owner, continued_from: list[dict], every_seconds: float,
+                 enabled: bool, label: str) -> None:
+        self.path, self.network, self.optimizer, self.owner = path, network, optimizer, owner
+        self.continued_from, self.enabled, self.label = continued_from, enabled, label
+        self.every_seconds = every_seconds if enabled else None
+
+    def save(self, state: TrainState) -> None:
+        if not self.enabled:
+            return
+        try:
+            checkpoint.save(self.path, self.network, self.optimizer, state, self.owner,
+                            self.continued_from)
+        except OSError as exc:  # a full disk: the previous checkpoint stays; training goes on
+            log.warning("%scould not write %s (%s); the previous checkpoint stays valid",
+                        self.label, self.path, exc.strerror or exc)
+
+    def stop_requested(self) -> bool:
+        return interrupts.stop_requested()
+
+    def stop(self) -> None:
+        interrupts.act_on_stop()
+
+
+def _continuation(cfg_dict: dict, run_dir: Path, total: int, per_epoch: int, label: str,
+                  summary: dict, extend: bool) -> checkpoint.Checkpoint | None:
+    """The checkpoint this run continues (checkpoint.find_start; another run's only when
+    `extend`), recorded in `summary`; the run's own checkpoint is removed when it is not the
+    one."""
+    ignored: list[str] = []
+
+    def warn(reason: str) -> None:
+        log.warning("%signored a checkpoint: %s; not continued from it", label, reason)
+        ignored.append(reason)
+
+    found = checkpoint.find_start(run_dir, cfg_dict, total, warn, extend=extend)
+    if ignored:
+        summary["checkpoints_ignored"] = ignored
+    own = run_dir / runfolder.CHECKPOINT
+    if found is None or found[1] != own:
+        own.unlink(missing_ok=True)
+    if found is None:
+        return None
+    start, path = found
+    it = start.iteration
+    summary["continued_from"] = [*start.continued_from, {
+        "run": start.owner.run, "iteration": it, "epoch": it // per_epoch,
+        "mid_epoch": it % per_epoch != 0}]
+    log.info("%s%s (%s)", label, runfolder.continuation_note(summary), path)
+    return start
+
+
+def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict,
+               extend: bool = False) -> None:
     """Everything that can fail, filling `summary` as it goes."""
     # A mandatory value left unset (`???`) fails here, named by its key.
-    parts = build_run(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
+    cfg_dict = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    parts = build_run(cfg_dict)
     started = time.perf_counter()
     data = load(parts.source, parts.load_options, dtype=parts.run.dtype)
     summary["data_seconds"] = round(time.perf_counter() - started, 4)
@@ -122,12 +193,38 @@ def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict) -> Non
     # otherwise they are BLAS's: either way a fixed count gives the same numbers anywhere.
     split = network.set_threads(parts.run.threads)
     blas_threads = 1 if split > 1 else parts.run.threads
+    settings = parts.training
+    total = planned_iterations(len(data.x_train), settings)
+    per_epoch = iterations_per_epoch(len(data.x_train), settings.batch_size, settings.sampling)
+    start = _continuation(cfg_dict, run_dir, total, per_epoch, label, summary, extend)
+    resume = None
+    if start is not None:
+        try:
+            resume = checkpoint.restore(start, network, parts.optimizer) \
+                .for_budget(total, per_epoch, settings.log_every)
+        except checkpoint.CheckpointError as exc:  # checked before anything was copied
+            log.warning("%signored a checkpoint: %s; not continued from it", label, exc)
+            summary.setdefault("checkpoints_ignored", []).append(str(exc))
+            summary.pop("continued_from")
+            if start.owner.run == run_dir.name:
+                (run_dir / runfolder.CHECKPOINT).unlink(missing_ok=True)
+    owner = checkpoint.Owner(summary["config_hash"], summary["continuation_hash"],
+                             parts.run.dtype, run_dir.name)
+    saver = RunCheckpointer(run_dir / runfolder.CHECKPOINT, network, parts.optimizer, owner,
+                            summary.get("continued_from", []), parts.run.checkpoint_seconds,
+                            parts.run.checkpoint, label)
     keep_freed_memory()  # every step reuses the last one's memory instead of faulting it in
-    with RunWriter(run_dir) as writer, threadpool_limits(limits=blas_threads):
+    with RunWriter(run_dir) as writer, threadpool_limits(limits=blas_threads), \
+            interrupts.stops_at_step_boundaries(hold_stops=not in_worker()):
+        progress = RunProgress(writer, label, len(data.x_train), len(data.x_test))
+        if resume is not None:  # the files as they were at the checkpoint
+            for step in resume.steps:
+                writer.write_step(step.iteration, step.epoch, step.train_loss)
+            for record in resume.epochs:
+                progress.write(record)
         result = train(network, parts.optimizer, data.x_train, data.t_train, data.x_test,
-                       data.t_test, parts.training, rng,
-                       RunProgress(writer, label, len(data.x_train), len(data.x_test)),
-                       data.x_val, data.t_val)
+                       data.t_test, settings, rng, progress, data.x_val, data.t_val,
+                       checkpointer=saver, resume=resume)
     if parts.run.save_params:
         runfolder.save_arrays(run_dir / runfolder.PARAMS, network.state_dict())
     last = result.epochs[-1]
@@ -146,7 +243,7 @@ def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict) -> Non
 
 
 def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "",
-                   overrides: list[str] | None = None) -> dict[str, Any]:
+                   overrides: list[str] | None = None, extend: bool = False) -> dict[str, Any]:
     """Train the run of `cfg` into `run_dir` unless it is done or being trained elsewhere;
     return its summary.
 
@@ -154,6 +251,10 @@ def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "",
     holding an `ok` summary of the same config hash is skipped (resume). Anything that goes
     wrong becomes status `failed` with the error, and nothing is raised; Ctrl-C or SIGTERM
     record status `interrupted` and then stop the process.
+
+    A run continues from its own checkpoint when it has one (an earlier attempt stopped); with
+    `extend` (a sweep folder's run), also from the final checkpoint of a finished run in the
+    same folder that differs only in a smaller budget (checkpoint.find_start).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -163,30 +264,32 @@ def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "",
         log.warning("%srunning elsewhere (%s), skipped", label, holder)
         return {"status": Status.RUNNING_ELSEWHERE, "run": run_dir.name, "holder": str(holder)}
     try:
-        return _attempt(cfg, run_dir, label, overrides)
+        return _attempt(cfg, run_dir, label, overrides, extend)
     finally:
         lock.release()
 
 
 def _attempt(cfg: DictConfig, run_dir: Path, label: str,
-             overrides: list[str] | None) -> dict[str, Any]:
+             overrides: list[str] | None, extend: bool) -> dict[str, Any]:
     config = OmegaConf.to_container(cfg, resolve=True)
     digest = runfolder.config_hash(config)
     previous = runfolder.read_summary(run_dir)
     if runfolder.status_of(previous) == Status.OK and previous.get("config_hash") == digest:
         log.info("%salready done (status ok, same config), skipped", label)
         return {**previous, "skipped": True}
-    runfolder.clear_training_files(run_dir)
+    # The checkpoint stays until the run decides whether to continue from it (_continuation).
+    runfolder.clear_training_files(run_dir, keep=(runfolder.CHECKPOINT,))
 
     start = time.perf_counter()
     summary: dict[str, Any] = {
         "status": Status.FAILED, "run": run_dir.name, "seed": cfg.get("seed"),
-        "config_hash": digest, "started_at": datetime.now(timezone.utc).isoformat(),
+        "config_hash": digest, "continuation_hash": runfolder.continuation_hash(config),
+        "started_at": datetime.now(timezone.utc).isoformat(),
         "threads": cfg.trainer.threads, "pid": os.getpid(), "versions": versions(),
     }
     try:
         with while_training(worker=in_worker()):
-            _train_run(cfg, run_dir, label, summary)
+            _train_run(cfg, run_dir, label, summary, extend)
     except (KeyboardInterrupt, Interrupted) as exc:  # recorded, then the process stops
         name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else str(exc)
         summary.update(status=Status.INTERRUPTED, error=f"interrupted by {name}")
@@ -243,8 +346,10 @@ def describe(summary: dict, run_dir: Path) -> str:
     """A few lines for the terminal at the end of a single run."""
     if runfolder.status_of(summary) == Status.FAILED:
         return f"run failed: {summary.get('error')}\nrun folder: {run_dir}"
+    note = runfolder.continuation_note(summary)
     lines = [f"status {summary['status']}" + (f" ({summary['message']})"
-                                               if summary.get("message") else ""),
+                                               if summary.get("message") else "") +
+             (f", {note}" if note else ""),
              f"test accuracy on all {summary['test_size']:,} test images "
              f"{summary['test_acc']:.4f}" if summary["status"] == Status.OK else
              f"test accuracy at the last evaluation {summary['test_acc']:.4f}",
@@ -269,7 +374,9 @@ def main(cfg: DictConfig) -> float:
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     label = f"[{run_dir.name}] " if multirun else ""
-    summary = run_experiment(cfg, run_dir, label, list(hc.overrides.task))
+    # Extension looks for shorter runs of the same config among the sweep folder's runs; a
+    # single run's folder sits among unrelated ones.
+    summary = run_experiment(cfg, run_dir, label, list(hc.overrides.task), extend=multirun)
     failed = runfolder.status_of(summary) == Status.FAILED
     if not multirun and summary["status"] == Status.RUNNING_ELSEWHERE:
         print(f"run folder {run_dir} is being trained elsewhere ({summary['holder']}); "

@@ -9,6 +9,8 @@
     params_init.npz        PARAMS_INIT  the first layer's weights before training (FIRST_LAYER)
     summary.json           SUMMARY      written last and atomically: status, metrics, provenance,
                                         and the resolved config and overrides again
+    checkpoint.npz         CHECKPOINT   the latest training state (checkpoint.py), atomically
+                                        replaced every epoch; the final one stays for extension
     .cnnsweep.lock         LOCK         held (flock) by the one process training the run
 
 A folder without `summary.json` is an unfinished run. A run's identity is its config without the
@@ -44,8 +46,10 @@ EPOCH_COLUMNS = ("epoch", "iteration", "train_acc", "test_acc", "val_acc", "seco
 PARAMS = "params.npz"
 PARAMS_INIT = "params_init.npz"
 SUMMARY = "summary.json"
-# What one training attempt writes; a new attempt removes them first so nothing stale mixes in.
-TRAINING_FILES = (HISTORY, EPOCHS, PARAMS, PARAMS_INIT, SUMMARY)
+CHECKPOINT = "checkpoint.npz"
+# What one training attempt writes; an attempt from scratch removes them first so nothing stale
+# mixes in (one that continues keeps the checkpoint and rewrites the rest from it).
+TRAINING_FILES = (HISTORY, EPOCHS, PARAMS, PARAMS_INIT, SUMMARY, CHECKPOINT)
 # The first layer's weights, (FN, C, FH, FW) for a convolution: PARAMS_INIT holds only these,
 # and the filters figure draws them from both files.
 FIRST_LAYER = "W1"
@@ -54,6 +58,13 @@ LOCK = ".cnnsweep.lock"
 # Config keys (and `+sweep`, the sweep file that asked for a run) that change how results are
 # shown, not what is computed. Everything below them is presentation too (`compare.metric`).
 PRESENTATION_KEYS = ("compare", "sweep")
+# Keys that say how a run keeps checkpoints, not what it computes: like presentation keys, they
+# name neither its folder nor its config hash (a run continued with other checkpoint settings
+# is the same run).
+CHECKPOINT_KEYS = ("trainer.checkpoint", "trainer.checkpoint_seconds")
+# The training budget: runs that differ only here are one training stopped at different points,
+# so the longer continues from the shorter one's last checkpoint (extension).
+BUDGET_KEYS = ("trainer.epochs", "trainer.max_iterations")
 
 # The C YAML parser is ~10× faster; gathering 1,000 runs reads 2,000 YAML files.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -65,7 +76,7 @@ class Status(str, Enum):
     OK = "ok"  # trained to the end
     DIVERGED = "diverged"  # the loss became NaN or infinite: a result, with its history so far
     FAILED = "failed"  # an error stopped it; summary.json holds the error and the traceback
-    INTERRUPTED = "interrupted"  # stopped by a signal (Ctrl-C, SIGTERM); a rerun trains it again
+    INTERRUPTED = "interrupted"  # stopped by a signal (Ctrl-C, SIGTERM); a rerun continues it
     UNFINISHED = "unfinished"  # no summary.json: running, killed, or never started
     # Never written: what a launch reports for a run another process holds the lock of.
     RUNNING_ELSEWHERE = "running elsewhere"
@@ -92,7 +103,8 @@ def override_key(override: str) -> str:
 
 
 def is_presentation_key(key: str) -> bool:
-    return key.split(".", 1)[0] in PRESENTATION_KEYS
+    """A key that does not change a run's numbers: presentation, or checkpoint settings."""
+    return key.split(".", 1)[0] in PRESENTATION_KEYS or key in CHECKPOINT_KEYS
 
 
 def run_name(overrides: Sequence[str]) -> str:
@@ -106,21 +118,62 @@ def run_name(overrides: Sequence[str]) -> str:
     return name
 
 
-def config_hash(config: dict[str, Any]) -> str:
-    """A stable digest of everything in a resolved config that can change a run's numbers."""
-    identity = {k: v for k, v in config.items() if not is_presentation_key(k)}
+def _without(config: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """`config` less the dotted `keys` (copies only the nodes on their paths)."""
+    config = dict(config)
+    for key in keys:
+        *parents, leaf = key.split(".")
+        node = config
+        for name in parents:
+            if not isinstance(node.get(name), dict):
+                break
+            node[name] = node = dict(node[name])
+        else:
+            node.pop(leaf, None)
+    return config
+
+
+def _digest(config: dict[str, Any]) -> str:
+    identity = {k: v for k, v in _without(config, CHECKPOINT_KEYS).items()
+                if not is_presentation_key(k)}
     blob = json.dumps(identity, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """A stable digest of everything in a resolved config that can change a run's numbers."""
+    return _digest(config)
+
+
+def continuation_hash(config: dict[str, Any]) -> str:
+    """`config_hash` less the training budget (`BUDGET_KEYS`): runs that share it train the
+    same way and stop at different points, so a checkpoint of one continues another."""
+    return _digest(_without(config, BUDGET_KEYS))
+
+
+def continuation_note(summary: dict[str, Any] | None) -> str:
+    """"continued from epoch 3" (of another run: "... of <run>"), or "" for a run trained in
+    one go; from the summary's `continued_from`, the last continuation."""
+    chain = (summary or {}).get("continued_from") or []
+    if not isinstance(chain, list) or not chain or not isinstance(chain[-1], dict):
+        return ""
+    last = chain[-1]
+    where = f"epoch {last.get('epoch')}"
+    if last.get("mid_epoch"):
+        where += f" (iteration {last.get('iteration')})"
+    other = last.get("run") not in (None, summary.get("run"))
+    return f"continued from {where}" + (f" of {last['run']}" if other else "")
 
 
 # ---------------------------------------------------------------------------------------------
 # The training side
 
 
-def clear_training_files(run_dir: Path) -> None:
-    """Remove what an earlier attempt wrote (Hydra's own files stay)."""
+def clear_training_files(run_dir: Path, keep: Sequence[str] = ()) -> None:
+    """Remove what an earlier attempt wrote but `keep` (Hydra's own files stay)."""
     for name in TRAINING_FILES:
-        (run_dir / name).unlink(missing_ok=True)
+        if name not in keep:
+            (run_dir / name).unlink(missing_ok=True)
 
 
 class RunWriter:

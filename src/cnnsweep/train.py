@@ -86,38 +86,108 @@ def iterations_per_epoch(train_size: int, batch_size: int, sampling: str) -> int
     return max(train_size // batch_size, 1)  # the book: train_size / batch_size draws
 
 
-def _batches(train_size: int, settings: TrainSettings, rng: np.random.Generator):
-    """Yields index arrays, one per iteration, epoch after epoch, forever."""
-    bs = settings.batch_size
-    per_epoch = iterations_per_epoch(train_size, bs, settings.sampling)
-    while True:
-        if settings.sampling == "replacement":
-            for _ in range(per_epoch):
-                yield rng.choice(train_size, bs)
-        else:
-            order = rng.permutation(train_size)
-            for start in range(0, train_size, bs):
-                yield order[start : start + bs]
+def planned_iterations(train_size: int, settings: TrainSettings) -> int:
+    """The updates a training of `settings` makes, unless it diverges."""
+    per_epoch = iterations_per_epoch(train_size, settings.batch_size, settings.sampling)
+    return settings.max_iterations if settings.max_iterations is not None \
+        else settings.epochs * per_epoch
+
+
+class BatchSampler:
+    """Index arrays, one per iteration, epoch after epoch: a permutation per epoch (shuffle,
+    drawn when the epoch's first batch is asked for) or independent draws (replacement).
+
+    Its position (the epoch's permutation and how many of its batches were drawn) is part of a
+    checkpoint: with the generator's state it gives the batches that would have come next."""
+
+    def __init__(self, train_size: int, settings: TrainSettings, rng: np.random.Generator,
+                 order: np.ndarray | None = None, drawn: int = 0) -> None:
+        self.train_size, self.batch_size, self.rng = train_size, settings.batch_size, rng
+        self.replacement = settings.sampling == "replacement"
+        self.per_epoch = iterations_per_epoch(train_size, self.batch_size, settings.sampling)
+        self.order, self.drawn = order, drawn
+
+    def next(self) -> np.ndarray:
+        if self.drawn == self.per_epoch:
+            self.order, self.drawn = None, 0
+        self.drawn += 1
+        if self.replacement:
+            return self.rng.choice(self.train_size, self.batch_size)
+        if self.order is None:
+            self.order = self.rng.permutation(self.train_size)
+        start = (self.drawn - 1) * self.batch_size
+        return self.order[start : start + self.batch_size]
+
+
+@dataclass
+class TrainState:
+    """Where a training stands after `iteration` updates, besides the network's and the
+    optimizer's arrays: what `train` needs to go on exactly as if it had never stopped."""
+
+    iteration: int
+    rng_state: dict  # the run's generator (batch order and dropout masks from here on)
+    order: np.ndarray | None  # the current epoch's permutation (shuffle), if drawn
+    drawn: int  # batches of the current epoch drawn so far
+    steps: list[StepRecord]
+    epochs: list[EpochRecord]
+    seconds: float  # wall time of the training so far (the `seconds` column goes on from it)
+    step_seconds: float  # of which training steps (throughput)
+    images: int  # images trained on so far
+
+    def for_budget(self, total: int, per_epoch: int, log_every: int) -> TrainState:
+        """This state as a run of `total` iterations has it at the same iteration: a state saved
+        at the end of a shorter run holds a loss and an evaluation logged only because that run
+        ended there; a longer run (an extension) has neither."""
+        if self.iteration >= total:
+            return self
+        steps = [s for s in self.steps if s.iteration % log_every == 0]
+        epochs = [e for e in self.epochs if e.iteration % per_epoch == 0]
+        return TrainState(self.iteration, self.rng_state, self.order, self.drawn, steps,
+                          epochs, self.seconds, self.step_seconds, self.images)
+
+
+class Checkpointer:
+    """Saves `TrainState`s for `train`: at the end of every epoch, at the end of training,
+    every `every_seconds` of training at a step boundary, and at the step boundary after a stop
+    was requested (then `stop` ends the training). The network's and the optimizer's state are
+    the saver's to take: `train` changes neither while `save` runs."""
+
+    every_seconds: float | None = None
+
+    def save(self, state: TrainState) -> None:
+        raise NotImplementedError
+
+    def stop_requested(self) -> bool:
+        return False
+
+    def stop(self) -> None:
+        """Called after the state a stop request asked for is saved; raises to stop."""
 
 
 def train(network: Network, optimizer: Optimizer, x_train: np.ndarray, t_train: np.ndarray,
           x_test: np.ndarray, t_test: np.ndarray, settings: TrainSettings,
           rng: np.random.Generator, callback: TrainingCallback | None = None,
-          x_val: np.ndarray | None = None, t_val: np.ndarray | None = None) -> TrainResult:
+          x_val: np.ndarray | None = None, t_val: np.ndarray | None = None,
+          checkpointer: Checkpointer | None = None,
+          resume: TrainState | None = None) -> TrainResult:
     """Train `network` in place and return its history.
 
     Accuracy is measured at iteration 0 and after every epoch on the first `eval_sample` train
     and test images (the book's Trainer), and at the end on the whole test set; a validation
     set, when given, is evaluated whole every epoch. A loss that
     becomes NaN or infinite stops training (`diverged`), keeping the history so far.
+
+    `resume` continues a training from a saved state: the caller has restored the network's
+    and the optimizer's arrays of the same iteration; the generator's state is set here. The
+    result, history included, is then bitwise that of the training never stopped (for a fixed
+    thread count). A `checkpointer` receives states to save (see `Checkpointer`).
     """
     callback = callback or TrainingCallback()
     n = len(x_train)
     if n == 0:
         raise ValueError("the training set is empty")
     per_epoch = iterations_per_epoch(n, settings.batch_size, settings.sampling)
-    total = settings.max_iterations if settings.max_iterations is not None \
-        else settings.epochs * per_epoch
+    total = planned_iterations(n, settings)
     epoch_count = math.ceil(total / per_epoch)
     sample = settings.eval_sample
     x_tr_eval, t_tr_eval = (x_train, t_train) if sample is None else \
@@ -126,7 +196,16 @@ def train(network: Network, optimizer: Optimizer, x_train: np.ndarray, t_train: 
         (x_test[:sample], t_test[:sample])
 
     result = TrainResult()
-    start = time.perf_counter()
+    sampler = BatchSampler(n, settings, rng)
+    images, step_seconds, first = 0, 0.0, 1
+    if resume is not None:
+        resume = resume.for_budget(total, per_epoch, settings.log_every)
+        rng.bit_generator.state = resume.rng_state
+        sampler.order, sampler.drawn = resume.order, resume.drawn
+        result.steps, result.epochs = list(resume.steps), list(resume.epochs)
+        images, step_seconds, first = resume.images, resume.step_seconds, resume.iteration + 1
+        result.iterations = resume.iteration
+    start = time.perf_counter() - (resume.seconds if resume is not None else 0.0)
 
     def evaluate(epoch: int, iteration: int) -> None:
         with np.errstate(over="ignore", invalid="ignore"):
@@ -138,11 +217,20 @@ def train(network: Network, optimizer: Optimizer, x_train: np.ndarray, t_train: 
         result.epochs.append(record)
         callback.on_epoch(record, epoch_count)
 
-    evaluate(0, 0)
-    images, step_seconds = 0, 0.0
-    batches = _batches(n, settings, rng)
-    for it in range(1, total + 1):
-        idx = next(batches)
+    def state(iteration: int) -> TrainState:
+        order = None if sampler.order is None else sampler.order.copy()
+        return TrainState(iteration, rng.bit_generator.state, order, sampler.drawn,
+                          list(result.steps), list(result.epochs), time.perf_counter() - start,
+                          step_seconds, images)
+
+    if resume is None:
+        evaluate(0, 0)
+    saved_at = time.perf_counter()
+    every = checkpointer.every_seconds if checkpointer is not None else None
+    if checkpointer is not None and first > total:  # continued at its end: its own last state
+        checkpointer.save(state(total))
+    for it in range(first, total + 1):
+        idx = sampler.next()
         step_start = time.perf_counter()
         # A diverging run overflows on its way to NaN; the isfinite check below reports it.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -165,6 +253,15 @@ def train(network: Network, optimizer: Optimizer, x_train: np.ndarray, t_train: 
         if it % per_epoch == 0 or it == total:
             evaluate(epoch, it)
         result.iterations = it
+        if checkpointer is not None:
+            stopping = checkpointer.stop_requested()
+            now = time.perf_counter()
+            if stopping or it % per_epoch == 0 or it == total or \
+                    (every is not None and now - saved_at >= every):
+                checkpointer.save(state(it))
+                saved_at = time.perf_counter()
+            if stopping:
+                checkpointer.stop()
     result.train_seconds = time.perf_counter() - start
     # Throughput of the training steps alone: evaluation time would blur comparisons.
     result.images_per_second = images / step_seconds if step_seconds else 0.0

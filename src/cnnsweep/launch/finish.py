@@ -58,6 +58,11 @@ def finish(sweep_dir: Path, metric: str = DEFAULT_METRIC, compare: bool = True,
     elsewhere = runs.loc[unfinished, "run"].map(holders).dropna()
     shown = runs.copy()
     shown.loc[elsewhere.index, "status"] = [f"{Status.RUNNING_ELSEWHERE} ({h})" for h in elsewhere]
+    notes = runs["path"].map(lambda path: runfolder.continuation_note(
+        runfolder.read_summary(Path(path))))
+    continued = notes != ""
+    shown.loc[continued, "status"] = shown.loc[continued, "status"] + " (" + \
+        notes[continued] + ")"
     if metric not in shown:
         metric = DEFAULT_METRIC
     print(f"\n{sweep_table(shown, metric)}\n\nsweep folder: {sweep_dir}", flush=True)

@@ -124,7 +124,10 @@ class SweepProgress:
         seconds = summary.get("wall_seconds")
         took = f", {seconds:.1f} s" if isinstance(seconds, (int, float)) else ""
         of = f"/{self.total}" if self.total else ""
-        print(f"[{count}{of}] {name}: {status}{metric}{took}", file=self.stream, flush=True)
+        note = runfolder.continuation_note(summary)
+        note = f", {note}" if note else ""
+        print(f"[{count}{of}] {name}: {status}{metric}{took}{note}", file=self.stream,
+              flush=True)
 
 
 def _stamp(summary: dict) -> tuple:

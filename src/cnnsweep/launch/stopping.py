@@ -185,7 +185,7 @@ def _report(signame: str, launch: Launch) -> str:
     sweep_dir = launch.sweep_dir
     if sweep_dir is None or not sweep_dir.is_dir():
         return (f"\nInterrupted ({what}). A run cut off is recorded as interrupted in its "
-                "summary.json; run the same command again to train it.")
+                "summary.json; run the same command again to continue it from its checkpoint.")
     finished, interrupted = mark_interrupted(sweep_dir, signame)
     lines = [f"\nInterrupted ({what}): {finished} run(s) finished, {interrupted} interrupted "
              f"(recorded in their summary.json) in {sweep_dir}.",

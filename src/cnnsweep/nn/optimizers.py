@@ -52,6 +52,29 @@ class Optimizer(Registered):
     def step(self, key: str, w: np.ndarray, g: np.ndarray) -> None:
         raise NotImplementedError
 
+    def counters(self) -> dict[str, int]:
+        """Scalar state shared by all parameters (Adam's step count); saved in checkpoints."""
+        return {}
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        """Everything an update depends on besides the hyper-parameters: the per-parameter
+        slots as `{"<param>/<slot>": array}` and the counters."""
+        arrays = {f"{key}/{name}": arr for key, slots in self.state.items()
+                  for name, arr in slots.items()}
+        return arrays, self.counters()
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], counters: dict[str, int]) -> None:
+        """Restore what `state_dict` returned (copies, so the caller's arrays stay its own)."""
+        unknown = sorted(set(counters) - set(self.counters()))
+        if unknown:
+            raise ValueError(f"{self.name} has no counter {', '.join(unknown)}")
+        self.state = {}
+        for flat, arr in arrays.items():
+            key, _, name = flat.rpartition("/")
+            self.state.setdefault(key, {})[name] = np.array(arr, copy=True)
+        for name, value in counters.items():
+            setattr(self, name, int(value))
+
 
 class SGD(Optimizer):
     """w -= lr * g"""
@@ -140,6 +163,9 @@ class Adam(Optimizer):
         self.beta2 = require_fraction("beta2", beta2)
         self.eps = float(require_positive("eps", eps))
         self.t = 0
+
+    def counters(self) -> dict[str, int]:
+        return {"t": self.t}
 
     def begin_update(self) -> None:
         self.t += 1
