@@ -39,9 +39,9 @@ def make_run(sweep: Path, overrides: list[str], config: dict, *, status: str | N
             writer.write_step(1, 1, 2.3)
         return run
     if status == "failed":  # failed before training: the summary says why
-        runfolder.write_summary(run, {"status": "failed", "error": "ValueError: something broke",
-                                      "wall_seconds": 0.1, "config": config,
-                                      "overrides": overrides})
+        runfolder.write_summary(run, runfolder.Summary(
+            runfolder.Status.FAILED, run.name, error="ValueError: something broke",
+            wall_seconds=0.1, config=config, overrides=overrides))
         return run
     per_epoch = max(iterations // epochs, 1)
     its = np.arange(1, iterations + 1)
@@ -53,13 +53,12 @@ def make_run(sweep: Path, overrides: list[str], config: dict, *, status: str | N
                 writer.write_step(int(i), e, float(loss[i - 1]))
             writer.write_epoch(e, e * per_epoch, acc + 0.01, acc, float("nan"), e * 0.5, 100,
                                100)
-    runfolder.write_summary(run, {
-        "status": status, "test_acc": test_acc, "train_acc": test_acc + 0.01,
-        "wall_seconds": 1.5, "images_per_second": 3000.0, "iterations": iterations,
-        "epochs": epochs, "config_hash": runfolder.config_hash(config),
-        "seed": config.get("seed", 0), "config": config, "overrides": overrides,
-        "versions": {"commit": "1f3d179", "cpu": "AMD EPYC"},
-        **({} if final_loss is None else {"final_train_loss": final_loss})})
+    runfolder.write_summary(run, runfolder.Summary(
+        runfolder.Status(status), run.name, test_acc=test_acc, train_acc=test_acc + 0.01,
+        wall_seconds=1.5, images_per_second=3000.0, iterations=iterations, epochs=epochs,
+        config_hash=runfolder.config_hash(config), seed=config.get("seed", 0), config=config,
+        overrides=overrides, versions={"commit": "1f3d179", "cpu": "AMD EPYC"},
+        final_train_loss=final_loss))
     if filters:
         rng = np.random.default_rng(0)
         first = runfolder.FIRST_LAYER

@@ -2,6 +2,7 @@
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,27 @@ def test_no_module_of_src_imports_itself_through_others():
     edges = import_graph(Path(cnnsweep.__file__).parent)
     assert len(edges) > 30 and "cnnsweep.nn.layers" in edges["cnnsweep.nn.parallel"]
     assert [group for group in strongly_connected(edges) if len(group) > 1] == []
+
+
+def hydra_importers(package: Path) -> set[str]:
+    """The modules that import Hydra or OmegaConf anywhere (also inside functions)."""
+    found = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n.split(".")[0] in ("hydra", "omegaconf") for n in names):
+                found.add(path.relative_to(package).as_posix())
+    return found
+
+
+def test_only_the_launch_side_touches_hydra_as_docs_architecture_md_says():
+    package = Path(cnnsweep.__file__).parent
+    importers = hydra_importers(package)
+    rule = (Path(__file__).parents[1] / "docs" / "architecture.md").read_text()
+    rule = rule[rule.index("The modules that import Hydra or OmegaConf"):]
+    rule = re.split(r"\salone\s", rule)[0]
+    named = {name.strip("`") for name in rule.replace(",", " ").split() if name.endswith(".py`")}
+    assert "app.py" in named and "launch/hydra_errors.py" in importers
+    outside = {m for m in importers if not m.startswith("launch/")}
+    assert outside == named - {"hydra_internals.py"}, (outside, named)

@@ -197,8 +197,9 @@ def test_find_start_prefers_the_own_checkpoint_then_the_furthest_shorter_finishe
         state = checkpoint.load(saver.paths[iteration - 1]).state
         checkpoint.save(run / runfolder.CHECKPOINT, net, make_optimizer("sgd"), state,
                         Owner("x", continuation, "float32", name))
-        runfolder.write_summary(run, {"status": status, "iterations": iteration,
-                                      "continuation_hash": continuation})
+        runfolder.write_summary(run, runfolder.Summary(
+            runfolder.Status(status), name, iterations=iteration,
+            continuation_hash=continuation))
 
     finished("three", 3)
     finished("nine", 9)

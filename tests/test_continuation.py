@@ -120,7 +120,7 @@ def test_a_run_stopped_by_a_signal_saves_where_it_is_and_continues(tmp_path, sig
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signum, err[-3000:]
     summary = runfolder.read_summary(run)
-    assert summary["status"] == "interrupted"
+    assert summary.status == runfolder.Status.INTERRUPTED
     from cnnsweep import checkpoint
 
     saved = checkpoint.load(run / "checkpoint.npz")
@@ -186,6 +186,6 @@ def test_a_corrupt_checkpoint_is_named_and_the_run_trained_from_scratch(tmp_path
                    if "[WARNING]" in line)
     assert f"ignored a checkpoint: {path} cannot be read" in warning
     summary = runfolder.read_summary(path.parent)
-    assert "continued_from" not in summary and "truncated or corrupt" in \
-        summary["checkpoints_ignored"][0]
+    assert not summary.continued_from and "truncated or corrupt" in \
+        summary.checkpoints_ignored[0]
     assert outputs(tmp_path / "s") == outputs(tmp_path / "reference")

@@ -100,4 +100,4 @@ def test_a_run_that_ends_while_the_sweep_ends_counts_as_finished(tmp_path, monke
 def test_an_interrupt_keeps_the_summary_of_a_run_that_ends_meanwhile(tmp_path, monkeypatch):
     run = _run_that_ends_when_looked_at(tmp_path, monkeypatch, RunLock, "acquire")
     assert mark_interrupted(tmp_path, "SIGINT") == (1, 0)
-    assert runfolder.read_summary(run)["status"] == "ok"
+    assert runfolder.read_summary(run).status == runfolder.Status.OK

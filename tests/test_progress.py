@@ -28,8 +28,9 @@ def test_plain_lines_per_finished_run_and_final_counts(tmp_path):
 def rerun(run_dir, status="ok", finished_at="later"):
     """A run trained again: a new summary in its folder."""
     summary = runfolder.read_summary(run_dir)
-    runfolder.write_summary(run_dir, {**summary, "status": status, "test_acc": 0.9,
-                                      "finished_at": finished_at})
+    summary.status, summary.test_acc = runfolder.Status(status), 0.9
+    summary.finished_at = finished_at
+    runfolder.write_summary(run_dir, summary)
 
 
 def test_a_resume_counts_the_runs_it_skips_and_follows_the_ones_it_trains_again(tmp_path):

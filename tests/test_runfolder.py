@@ -49,9 +49,9 @@ def test_writer_and_reader_agree_on_the_files(tmp_path):
     assert tuple(epochs.columns) == runfolder.EPOCH_COLUMNS
     assert history["train_loss"].tolist() == [2.302585]
     assert epochs["test_acc"].tolist() == [0.12, 0.45] and epochs["val_acc"].isna().all()
-    runfolder.write_summary(tmp_path, {"status": Status.OK, "test_acc": 0.45})
+    runfolder.write_summary(tmp_path, runfolder.Summary(Status.OK, "run", test_acc=0.45))
     record = runfolder.read_run(tmp_path)
-    assert record.status is Status.OK and record.summary["test_acc"] == 0.45
+    assert record.status is Status.OK and record.summary.test_acc == 0.45
     assert record.config == {} and record.overrides == []
 
 
@@ -96,14 +96,14 @@ def test_a_summary_without_the_config_falls_back_to_hydras_files(tmp_path):
     (tmp_path / ".hydra").mkdir()
     (tmp_path / runfolder.CONFIG).write_text("seed: 3\n")
     (tmp_path / runfolder.OVERRIDES).write_text("- seed=3\n")
-    runfolder.write_summary(tmp_path, {"status": "ok"})  # as summaries before 0.2 were
+    (tmp_path / runfolder.SUMMARY).write_text('{"status": "ok"}')  # as before 0.2
     record = runfolder.read_run(tmp_path)
     assert record.config == {"seed": 3} and record.overrides == ["seed=3"]
-    runfolder.write_summary(tmp_path, {"status": "ok", "config": {"seed": 4},
-                                       "overrides": ["seed=4"]})
+    runfolder.write_summary(tmp_path, runfolder.Summary(Status.OK, "run", config={"seed": 4},
+                                                        overrides=["seed=4"]))
     record = runfolder.read_run(tmp_path)
     assert record.config == {"seed": 4} and record.overrides == ["seed=4"]
-    assert "config" not in record.summary
+    assert record.summary.config is None
 
 
 def test_started_runs_are_the_sweeps_own_folders_with_a_config(tmp_path):

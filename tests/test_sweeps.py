@@ -10,7 +10,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from cnnsweep.build import ConfigError, build_run
-from cnnsweep.launch.preflight import _dotted_keys, check_before_runs
+from cnnsweep.launch.preflight import check_before_runs
+from cnnsweep.results import flatten
 from cnnsweep.schema import register_configs
 from tests.conftest import REPO
 from tests.test_run import run_py, summaries
@@ -49,7 +50,7 @@ def test_every_sweep_file_composes(hydra_compose, sweep):
     cfg = hydra_compose(config_name="config", overrides=[f"+sweep={sweep}"])
     build_run(OmegaConf.to_container(cfg, resolve=True))
     task = {k: v for k, v in OmegaConf.to_container(cfg).items() if k != "hydra"}
-    check_before_runs(task["compare"], _dotted_keys(task))  # its compare block is valid too
+    check_before_runs(task["compare"], flatten(task))  # its compare block is valid too
 
 
 def leaves(tree: dict, prefix: str = "") -> dict[str, object]:

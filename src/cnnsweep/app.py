@@ -13,12 +13,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from cnnsweep.entrypoint import shown_program
 from cnnsweep.experiment import main as run_experiment
-from cnnsweep.help import help_text, shown_program
+from cnnsweep.help import help_text
 from cnnsweep.interrupts import mark_launching_process
 from cnnsweep.launch import state
 from cnnsweep.launch.stopping import guard
-from cnnsweep.schema import builtin_sweeps, register_configs
+from cnnsweep.resolvers import builtin_sweeps_dir
+from cnnsweep.schema import register_configs
 
 
 def config_dir() -> Path:
@@ -36,7 +38,7 @@ def run(argv: list[str], program: str = "cnnsweep run",
     """Run the Hydra application on `argv` (overrides, -m, --cfg, --config-dir, …)."""
     config_path = config_path or config_dir()
     if "--help" in argv or "-h" in argv:
-        print(help_text(shown_program(program), config_path, Path(builtin_sweeps()[7:]) / "sweep"))
+        print(help_text(shown_program(program), config_path, builtin_sweeps_dir() / "sweep"))
         return 0
     register_configs()
 

@@ -10,13 +10,12 @@ positive number`). Neither Hydra nor OmegaConf is imported here.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
-from cnnsweep.compare_options import CompareOptions
+from cnnsweep.compare_options import CompareOptions, closest_name
 from cnnsweep.data.datasets import (
     DatasetSource,
     LoadOptions,
@@ -173,8 +172,8 @@ def unknown_key_message(key: str, valid: set[str], chosen: Mapping[str, Any] | N
             else "the selected option"
         return (f"{key} is a setting of {group}={', '.join(having)}, not of {selected}; "
                 f"select {group}={having[0]}, or leave {key} out")
-    close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]}?" if close else \
+    close = closest_name(key, valid)
+    hint = f"did you mean {close}?" if close else \
         f"the keys are {', '.join(sorted(k for k in valid if '.' not in k))}, and those " \
         "of dataset, optimizer, init, trainer and compare (python run.py --cfg job)"
     return f"{key} is not a config key: {hint}"

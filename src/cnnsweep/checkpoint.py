@@ -184,11 +184,12 @@ def find_start(run_dir: Path, config: dict[str, Any], total: int,
     finished = []
     for other in runfolder.started_runs(Path(run_dir).parent) if extend else []:
         summary = runfolder.read_summary(other)
-        if other.name == Path(run_dir).name or runfolder.status_of(summary) != "ok" or \
-                summary.get("continuation_hash") != digest or \
+        if other.name == Path(run_dir).name or \
+                runfolder.status_of(summary) != runfolder.Status.OK or \
+                summary.continuation_hash != digest or \
                 not (other / runfolder.CHECKPOINT).is_file():
             continue
-        iterations = summary.get("iterations")
+        iterations = summary.iterations
         if isinstance(iterations, int) and iterations <= total:
             finished.append((iterations, other.name, other / runfolder.CHECKPOINT))
     candidates += [path for *_, path in sorted(finished, reverse=True)]

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from cnnsweep.compare_options import DEFAULT_METRIC
+from cnnsweep.entrypoint import shown_program
 from cnnsweep.exitcodes import ExitCode
-from cnnsweep.help import shown_program
 from cnnsweep.helper import start_helper
 
 

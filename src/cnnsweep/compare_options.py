@@ -50,7 +50,14 @@ def default_figures(keys: int) -> tuple[str, ...]:
     return ("loss", "accuracy", "metric", *(("main_effects",) if keys >= 2 else ()), "filters")
 
 
+def closest_name(name: str, choices: Iterable[str]) -> str | None:
+    """The one of `choices` a typo of `name` most likely meant, or None. Every "did you mean"
+    of cnnsweep (config keys, compare settings, metrics) comes from here."""
+    close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def closest(name: str, choices: Iterable[str]) -> str:
     """" (did you mean X?)" for the closest of `choices`, or ""."""
-    close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""
+    close = closest_name(name, choices)
+    return f" (did you mean {close}?)" if close else ""

@@ -28,6 +28,12 @@ def program(argv0: str) -> str:
     return f"python {shlex.quote(argv0)}" if argv0.endswith(".py") else argv0
 
 
+def shown_program(argv0: str) -> str:
+    """The program as help and usage lines name it: `python run.py` for the checkout's script,
+    wherever it lies."""
+    return program(Path(argv0).name)
+
+
 def record(sweep_dir: Path, argv: Sequence[str]) -> None:
     """Write the launching command line into the sweep folder (the latest launch wins)."""
     atomic_write_text(Path(sweep_dir) / SWEEP_COMMAND, json.dumps({"argv": list(argv)}) + "\n")

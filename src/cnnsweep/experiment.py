@@ -16,7 +16,6 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -31,9 +30,9 @@ from cnnsweep.interrupts import Interrupted, in_launching_process, while_trainin
 from cnnsweep.nn.allocator import keep_freed_memory
 from cnnsweep.nn.networks import Network, network_from_plan
 from cnnsweep.nn.optimizers import Optimizer
-from cnnsweep.runfolder import RunWriter, Status
+from cnnsweep.resolvers import register_resolvers
+from cnnsweep.runfolder import RunWriter, Status, Summary
 from cnnsweep.runlock import RunLock
-from cnnsweep.schema import register_resolvers
 from cnnsweep.train import (
     Checkpointer,
     EpochRecord,
@@ -143,7 +142,7 @@ class RunCheckpointer(Checkpointer):
 
 
 def _continuation(cfg_dict: dict, run_dir: Path, total: int, per_epoch: int, label: str,
-                  summary: dict, extend: bool) -> checkpoint.Checkpoint | None:
+                  summary: Summary, extend: bool) -> checkpoint.Checkpoint | None:
     """The checkpoint this run continues (checkpoint.find_start; another run's only when
     `extend`), recorded in `summary`; the run's own checkpoint is removed when it is not the
     one."""
@@ -154,8 +153,7 @@ def _continuation(cfg_dict: dict, run_dir: Path, total: int, per_epoch: int, lab
         ignored.append(reason)
 
     found = checkpoint.find_start(run_dir, cfg_dict, total, warn, extend=extend)
-    if ignored:
-        summary["checkpoints_ignored"] = ignored
+    summary.checkpoints_ignored = ignored
     own = run_dir / runfolder.CHECKPOINT
     if found is None or found[1] != own:
         own.unlink(missing_ok=True)
@@ -163,14 +161,14 @@ def _continuation(cfg_dict: dict, run_dir: Path, total: int, per_epoch: int, lab
         return None
     start, path = found
     it = start.iteration
-    summary["continued_from"] = [*start.continued_from, {
+    summary.continued_from = [*start.continued_from, {
         "run": start.owner.run, "iteration": it, "epoch": it // per_epoch,
         "mid_epoch": it % per_epoch != 0}]
     log.info("%s%s (%s)", label, runfolder.continuation_note(summary), path)
     return start
 
 
-def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict,
+def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: Summary,
                extend: bool = False) -> None:
     """Everything that can fail, filling `summary` as it goes."""
     # A mandatory value left unset (`???`) fails here, named by its key.
@@ -178,14 +176,14 @@ def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict,
     parts = build_run(cfg_dict)
     started = time.perf_counter()
     data = load(parts.source, parts.load_options, dtype=parts.run.dtype)
-    summary["data_seconds"] = round(time.perf_counter() - started, 4)
-    summary.update(train_size=len(data.x_train), test_size=len(data.x_test),
-                   val_size=0 if data.x_val is None else len(data.x_val))
+    summary.data_seconds = round(time.perf_counter() - started, 4)
+    summary.train_size, summary.test_size = len(data.x_train), len(data.x_test)
+    summary.val_size = 0 if data.x_val is None else len(data.x_val)
 
     rng = np.random.default_rng(parts.seed)
     network = network_from_plan(parts.layers, init=parts.init, rng=rng, dtype=parts.run.dtype,
                                 weight_decay=parts.run.weight_decay)
-    summary["param_count"] = network.param_count
+    summary.param_count = network.param_count
     if parts.run.save_params:
         runfolder.save_arrays(run_dir / runfolder.PARAMS_INIT,
                               {runfolder.FIRST_LAYER: network.params[runfolder.FIRST_LAYER]})
@@ -204,14 +202,14 @@ def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict,
                 .for_budget(total, per_epoch, settings.log_every)
         except checkpoint.CheckpointError as exc:  # checked before anything was copied
             log.warning("%signored a checkpoint: %s; not continued from it", label, exc)
-            summary.setdefault("checkpoints_ignored", []).append(str(exc))
-            summary.pop("continued_from")
+            summary.checkpoints_ignored.append(str(exc))
+            summary.continued_from = []
             if start.owner.run == run_dir.name:
                 (run_dir / runfolder.CHECKPOINT).unlink(missing_ok=True)
-    owner = checkpoint.Owner(summary["config_hash"], summary["continuation_hash"],
+    owner = checkpoint.Owner(summary.config_hash, summary.continuation_hash,
                              parts.run.dtype, run_dir.name)
     saver = RunCheckpointer(run_dir / runfolder.CHECKPOINT, network, parts.optimizer, owner,
-                            summary.get("continued_from", []), parts.run.checkpoint_seconds,
+                            summary.continued_from, parts.run.checkpoint_seconds,
                             parts.run.checkpoint, label)
     keep_freed_memory()  # every step reuses the last one's memory instead of faulting it in
     with RunWriter(run_dir) as writer, threadpool_limits(limits=blas_threads), \
@@ -228,22 +226,21 @@ def _train_run(cfg: DictConfig, run_dir: Path, label: str, summary: dict,
     if parts.run.save_params:
         runfolder.save_arrays(run_dir / runfolder.PARAMS, network.state_dict())
     last = result.epochs[-1]
-    summary.update(
-        status=Status.DIVERGED if result.diverged else Status.OK, message=result.message,
-        iterations=result.iterations, epochs=last.epoch,
-        train_seconds=round(result.train_seconds, 3),
-        images_per_second=round(result.images_per_second, 1),
-        final_train_loss=result.steps[-1].train_loss if result.steps else None,
-        train_acc=last.train_acc, train_sample=last.train_sample,
-        # The whole test set at the end; a diverged run keeps its last sampled evaluation.
-        test_acc=last.test_acc if result.diverged else result.final_test_acc,
-        val_acc=None if np.isnan(last.val_acc) else last.val_acc,
-        best_test_acc=max(e.test_acc for e in result.epochs),
-    )
+    summary.status = Status.DIVERGED if result.diverged else Status.OK
+    summary.message = result.message
+    summary.iterations, summary.epochs = result.iterations, last.epoch
+    summary.train_seconds = round(result.train_seconds, 3)
+    summary.images_per_second = round(result.images_per_second, 1)
+    summary.final_train_loss = result.steps[-1].train_loss if result.steps else None
+    summary.train_acc, summary.train_sample = last.train_acc, last.train_sample
+    # The whole test set at the end; a diverged run keeps its last sampled evaluation.
+    summary.test_acc = last.test_acc if result.diverged else result.final_test_acc
+    summary.val_acc = None if np.isnan(last.val_acc) else last.val_acc
+    summary.best_test_acc = max(e.test_acc for e in result.epochs)
 
 
 def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "",
-                   overrides: list[str] | None = None, extend: bool = False) -> dict[str, Any]:
+                   overrides: list[str] | None = None, extend: bool = False) -> Summary:
     """Train the run of `cfg` into `run_dir` unless it is done or being trained elsewhere;
     return its summary.
 
@@ -262,7 +259,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "",
     holder = lock.acquire(patience=1.0)  # outlasts another launch's look at the lock
     if holder is not None:
         log.warning("%srunning elsewhere (%s), skipped", label, holder)
-        return {"status": Status.RUNNING_ELSEWHERE, "run": run_dir.name, "holder": str(holder)}
+        return Summary(Status.RUNNING_ELSEWHERE, run_dir.name, holder=str(holder))
     try:
         return _attempt(cfg, run_dir, label, overrides, extend)
     finally:
@@ -270,34 +267,34 @@ def run_experiment(cfg: DictConfig, run_dir: Path, label: str = "",
 
 
 def _attempt(cfg: DictConfig, run_dir: Path, label: str,
-             overrides: list[str] | None, extend: bool) -> dict[str, Any]:
+             overrides: list[str] | None, extend: bool) -> Summary:
     config = OmegaConf.to_container(cfg, resolve=True)
     digest = runfolder.config_hash(config)
     previous = runfolder.read_summary(run_dir)
-    if runfolder.status_of(previous) == Status.OK and previous.get("config_hash") == digest:
+    if runfolder.status_of(previous) == Status.OK and previous.config_hash == digest:
         log.info("%salready done (status ok, same config), skipped", label)
-        return {**previous, "skipped": True}
+        previous.skipped = True
+        return previous
     # The checkpoint stays until the run decides whether to continue from it (_continuation).
     runfolder.clear_training_files(run_dir, keep=(runfolder.CHECKPOINT,))
 
     start = time.perf_counter()
-    summary: dict[str, Any] = {
-        "status": Status.FAILED, "run": run_dir.name, "seed": cfg.get("seed"),
-        "config_hash": digest, "continuation_hash": runfolder.continuation_hash(config),
-        "started_at": datetime.now(timezone.utc).isoformat(),
-        "threads": cfg.trainer.threads, "pid": os.getpid(), "versions": versions(),
-    }
+    summary = Summary(
+        Status.FAILED, run_dir.name, seed=cfg.get("seed"), config_hash=digest,
+        continuation_hash=runfolder.continuation_hash(config),
+        started_at=datetime.now(timezone.utc).isoformat(), threads=cfg.trainer.threads,
+        pid=os.getpid(), versions=versions())
     try:
         with while_training(worker=in_worker()):
             _train_run(cfg, run_dir, label, summary, extend)
     except (KeyboardInterrupt, Interrupted) as exc:  # recorded, then the process stops
         name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else str(exc)
-        summary.update(status=Status.INTERRUPTED, error=f"interrupted by {name}")
+        summary.status, summary.error = Status.INTERRUPTED, f"interrupted by {name}"
         _finish(run_dir, summary, start, config, overrides)
         raise
     except Exception as exc:  # recorded, so that the rest of the sweep goes on
-        summary.update(status=Status.FAILED, error=f"{type(exc).__name__}: {exc}",
-                       traceback=traceback.format_exc())
+        summary.status, summary.error = Status.FAILED, f"{type(exc).__name__}: {exc}"
+        summary.traceback = traceback.format_exc()
         log.error("%sfailed: %s: %s", label, type(exc).__name__, exc)
     _finish(run_dir, summary, start, config, overrides)
     return summary
@@ -312,20 +309,21 @@ def in_worker() -> bool:
         not in_launching_process()
 
 
-def _finish(run_dir: Path, summary: dict, start: float, config: dict,
+def _finish(run_dir: Path, summary: Summary, start: float, config: dict,
             overrides: list[str] | None) -> None:
-    summary["wall_seconds"] = round(time.perf_counter() - start, 3)
-    summary["finished_at"] = datetime.now(timezone.utc).isoformat()
-    summary["memory_mib"] = round(resident_mib(), 1)
+    summary.wall_seconds = round(time.perf_counter() - start, 3)
+    summary.finished_at = datetime.now(timezone.utc).isoformat()
+    summary.memory_mib = round(resident_mib(), 1)
     # The analysis reads these from here: one JSON file per run instead of two YAML files.
-    summary.update(config=config, overrides=list(overrides or []))
+    summary.config, summary.overrides = config, list(overrides or [])
     try:
         runfolder.write_summary(run_dir, summary)
     except OSError as exc:  # a full disk, a folder made read-only: nothing half-written stays
-        summary.update(status=Status.FAILED, error=f"could not write {runfolder.SUMMARY} in "
-                       f"{run_dir}: {exc.strerror or exc}; free space or make it writable, "
-                       "then run the sweep again")
-        log.error("%s", summary["error"])
+        summary.status = Status.FAILED
+        summary.error = (f"could not write {runfolder.SUMMARY} in {run_dir}: "
+                         f"{exc.strerror or exc}; free space or make it writable, then run the "
+                         "sweep again")
+        log.error("%s", summary.error)
 
 
 def resident_mib() -> float:
@@ -342,21 +340,20 @@ def _images(sample: int, size: int) -> str:
         f"the first {sample:,} training images"
 
 
-def describe(summary: dict, run_dir: Path) -> str:
+def describe(summary: Summary, run_dir: Path) -> str:
     """A few lines for the terminal at the end of a single run."""
-    if runfolder.status_of(summary) == Status.FAILED:
-        return f"run failed: {summary.get('error')}\nrun folder: {run_dir}"
+    if summary.status == Status.FAILED:
+        return f"run failed: {summary.error}\nrun folder: {run_dir}"
     note = runfolder.continuation_note(summary)
-    lines = [f"status {summary['status']}" + (f" ({summary['message']})"
-                                               if summary.get("message") else "") +
+    lines = [f"status {summary.status}" + (f" ({summary.message})" if summary.message else "") +
              (f", {note}" if note else ""),
-             f"test accuracy on all {summary['test_size']:,} test images "
-             f"{summary['test_acc']:.4f}" if summary["status"] == Status.OK else
-             f"test accuracy at the last evaluation {summary['test_acc']:.4f}",
-             f"train accuracy on {_images(summary['train_sample'], summary['train_size'])} "
-             f"{summary['train_acc']:.4f}",
-             f"time {summary['wall_seconds']:.1f} s, {summary['images_per_second']:.0f} images/s "
-             f"in training, {summary['param_count']:,} parameters",
+             f"test accuracy on all {summary.test_size:,} test images {summary.test_acc:.4f}"
+             if summary.status == Status.OK else
+             f"test accuracy at the last evaluation {summary.test_acc:.4f}",
+             f"train accuracy on {_images(summary.train_sample, summary.train_size)} "
+             f"{summary.train_acc:.4f}",
+             f"time {summary.wall_seconds:.1f} s, {summary.images_per_second:.0f} images/s "
+             f"in training, {summary.param_count:,} parameters",
              f"run folder: {run_dir}"]
     return "\n".join(lines)
 
@@ -377,15 +374,14 @@ def main(cfg: DictConfig) -> float:
     # Extension looks for shorter runs of the same config among the sweep folder's runs; a
     # single run's folder sits among unrelated ones.
     summary = run_experiment(cfg, run_dir, label, list(hc.overrides.task), extend=multirun)
-    failed = runfolder.status_of(summary) == Status.FAILED
-    if not multirun and summary["status"] == Status.RUNNING_ELSEWHERE:
-        print(f"run folder {run_dir} is being trained elsewhere ({summary['holder']}); "
+    failed = summary.status == Status.FAILED
+    if not multirun and summary.status == Status.RUNNING_ELSEWHERE:
+        print(f"run folder {run_dir} is being trained elsewhere ({summary.holder}); "
               "nothing done", file=sys.stderr)
         sys.exit(ExitCode.RUNNING_ELSEWHERE)
     if not multirun:
         print(describe(summary, run_dir), file=sys.stderr if failed else sys.stdout)
         if failed:
             sys.exit(ExitCode.FAILED)
-    value = summary.get(cfg.compare.metric) if runfolder.status_of(summary) == Status.OK \
-        else None
+    value = summary.metric(cfg.compare.metric) if summary.status == Status.OK else None
     return float("nan") if value is None else float(value)

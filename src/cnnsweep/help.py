@@ -22,11 +22,6 @@ COMMON_KEYS = (
 SENTENCE = re.compile(r"(.+?[.:;])(\s|$)")
 
 
-def shown_program(program: str) -> str:
-    """The command as a user types it: `python run.py` for the checkout's script."""
-    return f"python {Path(program).name}" if program.endswith(".py") else program
-
-
 def first_sentence(yaml_file: Path) -> str:
     """The first sentence of a config file's leading comment (its `# @package` line skipped)."""
     words = []

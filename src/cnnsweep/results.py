@@ -24,6 +24,8 @@ from cnnsweep.runfolder import (
     EPOCHS,
     HISTORY,
     HISTORY_COLUMNS,
+    LOWER_IS_BETTER,
+    SUMMARY_METRICS,
     NoRunsError,
     Status,
     config_hash,
@@ -40,11 +42,6 @@ __all__ = ["NoRunsError", "Results", "gather", "load_results", "setting_labels"]
 GROUPS = ("dataset", "arch", "optimizer", "init", "trainer")
 REPEAT_KEY = "seed"
 SWEEP_KEY = "sweep"  # which of several given sweep folders a run came from
-SUMMARY_METRICS = ("test_acc", "train_acc", "val_acc", "best_test_acc", "final_train_loss",
-                   "wall_seconds", "train_seconds", "images_per_second", "param_count",
-                   "iterations", "epochs")
-# Metrics where less is better; every other one ranks the largest first.
-LOWER_IS_BETTER = ("final_train_loss", "wall_seconds", "train_seconds", "param_count")
 META_COLUMNS = ("run_id", "run", SWEEP_KEY, "path", "status", "error", "commit", "config_hash",
                 "setting", "_overrides", "_compare", *SUMMARY_METRICS)
 # What a run computed: two runs of one identity (config hash) that agree in all of these are
@@ -76,13 +73,14 @@ def run_row(run_dir: Path) -> dict[str, object]:
     row: dict[str, object] = {"run": run_dir.name, SWEEP_KEY: run_dir.parent.name,
                               "path": str(run_dir), "status": record.status.value}
     for metric in SUMMARY_METRICS:
-        row[metric] = summary.get(metric, np.nan)
-    row["error"] = summary.get("error") or summary.get("message") or ""
-    row["commit"] = (summary.get("versions") or {}).get("commit")
+        value = summary.metric(metric)
+        row[metric] = np.nan if value is None else value
+    row["error"] = summary.error or summary.message or ""
+    row["commit"] = summary.versions.get("commit")
     # The run's identity: its config less presentation keys, seed included (runfolder.py).
-    row["config_hash"] = summary.get("config_hash") or (config_hash(record.config)
-                                                        if record.config else None)
-    row["_versions"] = summary.get("versions") or {}
+    row["config_hash"] = summary.config_hash or (config_hash(record.config)
+                                                 if record.config else None)
+    row["_versions"] = summary.versions
     row.update(flatten(record.config))
     for group in GROUPS:  # the option chosen for a group, as the user typed it
         if group in overrides:

@@ -24,7 +24,7 @@ import csv
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,102 @@ class NoRunsError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------
+# summary.json: one typed definition for every writer (a run, a launch marking a run it stopped)
+# and every reader (analysis, progress, the end of a sweep, checkpoints looking for a run to
+# extend)
+
+
+def _metric(lower_is_better: bool = False) -> Any:
+    """A summary field that analysis shows as a metric column (`SUMMARY_METRICS`)."""
+    return field(default=None, metadata={"metric": True, "lower_is_better": lower_is_better})
+
+
+@dataclass
+class Summary:
+    """What `summary.json` holds. Written last and atomically, so a folder that has one is a
+    run that ended (`status`); every key but `status` and `run` is optional, since a run that
+    failed early, one stopped by its launch, and one written by an older version lack some.
+
+    The metric fields (`_metric`) are analysis's metric columns in this order; a failed or
+    stopped run leaves them None (NaN in the runs table).
+    """
+
+    status: Status = Status.UNFINISHED
+    run: str = ""
+    seed: int | None = None
+    # The run's identity (config_hash) and what it shares with runs of another budget.
+    config_hash: str | None = None
+    continuation_hash: str | None = None
+    started_at: str | None = None  # ISO 8601, UTC
+    threads: int | None = None
+    pid: int | None = None
+    versions: dict[str, Any] = field(default_factory=dict)  # packages, BLAS, CPU, git commit
+    # The checkpoints this run continued ({run, iteration, epoch, mid_epoch}, the last last) and
+    # the reasons checkpoints were refused.
+    continued_from: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints_ignored: list[str] = field(default_factory=list)
+    data_seconds: float | None = None
+    train_size: int | None = None
+    test_size: int | None = None
+    val_size: int | None = None
+    message: str | None = None  # why a diverged run stopped
+    # test_acc: all test images at the end (a diverged run: its last sampled evaluation);
+    # train_acc on train_sample images; best_test_acc: the best per-epoch evaluation.
+    test_acc: float | None = _metric()
+    train_acc: float | None = _metric()
+    val_acc: float | None = _metric()
+    best_test_acc: float | None = _metric()
+    final_train_loss: float | None = _metric(lower_is_better=True)
+    wall_seconds: float | None = _metric(lower_is_better=True)
+    train_seconds: float | None = _metric(lower_is_better=True)
+    images_per_second: float | None = _metric()
+    param_count: int | None = _metric(lower_is_better=True)
+    iterations: int | None = _metric()
+    epochs: int | None = _metric()
+    train_sample: int | None = None
+    error: str | None = None  # a failed or interrupted run: what stopped it
+    traceback: str | None = None
+    finished_at: str | None = None
+    memory_mib: float | None = None
+    # The resolved config and the overrides again: analysis reads one JSON file per run.
+    config: dict[str, Any] | None = None
+    overrides: list[str] | None = None
+    # Never written: what run_experiment reports besides (a run skipped as done; the process
+    # holding a run another launch trains).
+    skipped: bool = field(default=False, metadata={"written": False})
+    holder: str | None = field(default=None, metadata={"written": False})
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's content: the fields that are set, in the order above."""
+        return {f.name: value for f in fields(self) if f.metadata.get("written", True)
+                for value in (getattr(self, f.name),) if not _unset(value)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Summary:
+        """A summary as read; keys this version does not know are dropped, and a status it does
+        not know reads as unfinished."""
+        known = {f.name for f in fields(cls) if f.metadata.get("written", True)}
+        summary = cls(**{k: v for k, v in data.items() if k in known and k != "status"})
+        try:
+            summary.status = Status(data.get("status"))
+        except ValueError:
+            summary.status = Status.UNFINISHED
+        return summary
+
+    def metric(self, name: str) -> Any:
+        """A metric field by its name (None if unset or not a field)."""
+        return getattr(self, name, None) if name in SUMMARY_METRICS else None
+
+
+def _unset(value: Any) -> bool:
+    return value is None or (isinstance(value, (list, dict)) and not value)
+
+
+SUMMARY_METRICS = tuple(f.name for f in fields(Summary) if f.metadata.get("metric"))
+LOWER_IS_BETTER = tuple(f.name for f in fields(Summary) if f.metadata.get("lower_is_better"))
+
+
+# ---------------------------------------------------------------------------------------------
 # Identity: folder names and config hashes
 
 
@@ -151,17 +247,17 @@ def continuation_hash(config: dict[str, Any]) -> str:
     return _digest(_without(config, BUDGET_KEYS))
 
 
-def continuation_note(summary: dict[str, Any] | None) -> str:
+def continuation_note(summary: Summary | None) -> str:
     """"continued from epoch 3" (of another run: "... of <run>"), or "" for a run trained in
     one go; from the summary's `continued_from`, the last continuation."""
-    chain = (summary or {}).get("continued_from") or []
+    chain = summary.continued_from if summary is not None else []
     if not isinstance(chain, list) or not chain or not isinstance(chain[-1], dict):
         return ""
     last = chain[-1]
     where = f"epoch {last.get('epoch')}"
     if last.get("mid_epoch"):
         where += f" (iteration {last.get('iteration')})"
-    other = last.get("run") not in (None, summary.get("run"))
+    other = last.get("run") not in (None, summary.run)
     return f"continued from {where}" + (f" of {last['run']}" if other else "")
 
 
@@ -209,9 +305,9 @@ class RunWriter:
         self.close()
 
 
-def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+def write_summary(run_dir: Path, summary: Summary) -> None:
     """Write `summary.json` atomically: it marks the run finished, so never half of it."""
-    text = json.dumps(summary, indent=2, default=str, allow_nan=True) + "\n"
+    text = json.dumps(summary.to_json(), indent=2, default=str, allow_nan=True) + "\n"
     atomic_write_text(run_dir / SUMMARY, text)
 
 
@@ -234,20 +330,17 @@ def _read_yaml(path: Path) -> Any:
         return None
 
 
-def read_summary(run_dir: Path) -> dict[str, Any] | None:
+def read_summary(run_dir: Path) -> Summary | None:
     """The run's summary, or None while there is none (or it cannot be read)."""
     try:
-        summary = json.loads((run_dir / SUMMARY).read_text())
+        data = json.loads((Path(run_dir) / SUMMARY).read_text())
     except (OSError, ValueError):
         return None
-    return summary if isinstance(summary, dict) else None
+    return Summary.from_json(data) if isinstance(data, dict) else None
 
 
-def status_of(summary: dict[str, Any] | None) -> Status:
-    try:
-        return Status(summary["status"]) if summary else Status.UNFINISHED
-    except (KeyError, ValueError):
-        return Status.UNFINISHED
+def status_of(summary: Summary | None) -> Status:
+    return summary.status if summary is not None else Status.UNFINISHED
 
 
 @dataclass
@@ -257,18 +350,19 @@ class RunRecord:
     path: Path
     config: dict[str, Any] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: Summary = field(default_factory=Summary)
 
     @property
     def status(self) -> Status:
-        return status_of(self.summary)
+        return self.summary.status
 
 
 def read_run(run_dir: Path) -> RunRecord:
     """A finished run's summary holds its config and overrides (one JSON file to read); an
     unfinished one, or one written before summaries held them, has Hydra's YAML files."""
-    summary = read_summary(run_dir) or {}
-    config, overrides = summary.pop("config", None), summary.pop("overrides", None)
+    summary = read_summary(run_dir) or Summary()
+    config, overrides = summary.config, summary.overrides
+    summary.config = summary.overrides = None
     if not isinstance(config, dict) or not isinstance(overrides, list):
         config, overrides = _read_yaml(run_dir / CONFIG), _read_yaml(run_dir / OVERRIDES)
     return RunRecord(Path(run_dir), config if isinstance(config, dict) else {},

@@ -23,7 +23,6 @@ import types
 import typing
 from dataclasses import MISSING as NO_DEFAULT
 from dataclasses import dataclass, field, make_dataclass
-from pathlib import Path
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -36,7 +35,7 @@ from cnnsweep.launch.hydra_internals import register_ray_launcher_that_joins_clu
 from cnnsweep.nn.architectures import ARCHITECTURES
 from cnnsweep.nn.init import WeightInit
 from cnnsweep.nn.optimizers import OPTIMIZERS
-from cnnsweep.runfolder import run_name
+from cnnsweep.resolvers import register_resolvers
 from cnnsweep.train import TrainSettings
 
 # OmegaConf needs typing.Optional/List, not PEP 604 unions or tuples, in structured configs.
@@ -182,18 +181,6 @@ def architecture_node(name: str) -> dict[str, Any]:
     spec = ARCHITECTURES[name]()
     return {"network": name, **OmegaConf.to_container(OmegaConf.structured(
         schema_of(type(spec))))}
-
-
-def builtin_sweeps() -> str:
-    """The search path of the built-in sweeps: cnnsweep/builtin holds the group `sweep` (the
-    repository's sweeps/, shipped inside the package)."""
-    return f"file://{Path(__file__).resolve().parent / 'builtin'}"
-
-
-def register_resolvers() -> None:
-    """The resolvers conf/config.yaml uses: each run folder's name, the built-in sweeps."""
-    OmegaConf.register_new_resolver("cnnsweep_run_name", run_name, replace=True)
-    OmegaConf.register_new_resolver("cnnsweep_builtin", builtin_sweeps, replace=True)
 
 
 def register_configs() -> None:

@@ -82,10 +82,12 @@ def check_compare(config: DictConfig) -> None:
     only after every run trained."""
     from omegaconf import OmegaConf
 
+    from cnnsweep.results import flatten
+
     task = {k: v for k, v in OmegaConf.to_container(config, resolve=False).items()
             if k != "hydra"}
     try:
-        check_before_runs(task.get("compare") or {}, _dotted_keys(task))
+        check_before_runs(task.get("compare") or {}, flatten(task))
     except ValueError as exc:
         _exit(f"{exc}. Nothing was trained.")
 
@@ -96,15 +98,15 @@ def check_before_runs(compare: dict[str, Any], config_keys: Iterable[str]) -> No
     `config_keys` are the dotted keys of a run's config. Raises ValueError naming the bad value,
     the closest valid one and the valid ones a user would type."""
     from cnnsweep.compare_options import CompareOptions, closest
-    from cnnsweep.results import GROUPS, SUMMARY_METRICS, SWEEP_KEY
+    from cnnsweep.results import GROUPS, SWEEP_KEY
 
     options = CompareOptions.from_mapping(compare)
     keys = {*(k for k in config_keys if not k.startswith(("compare.", "hydra."))), *GROUPS,
             SWEEP_KEY}
-    if options.metric not in SUMMARY_METRICS:
+    if options.metric not in runfolder.SUMMARY_METRICS:
         raise ValueError(f"compare.metric={options.metric}: no run records it"
-                         f"{closest(options.metric, SUMMARY_METRICS)}; the metrics are "
-                         f"{', '.join(SUMMARY_METRICS)}")
+                         f"{closest(options.metric, runfolder.SUMMARY_METRICS)}; the metrics are "
+                         f"{', '.join(runfolder.SUMMARY_METRICS)}")
     panels = (options.panels,) if options.panels else ()
     for name, given in (("compare.by", options.by or ()), ("compare.panels", panels)):
         for key in given:
@@ -128,15 +130,6 @@ def check_before_runs(compare: dict[str, Any], config_keys: Iterable[str]) -> No
                 if name not in valid:
                     raise ValueError(f"compare: unknown {kind} {name}{closest(name, valid)}; "
                                      f"the {kind}s are {', '.join(valid)}")
-
-
-def _dotted_keys(tree: dict, prefix: str = "") -> list[str]:
-    keys = []
-    for key, value in tree.items():
-        keys.append(f"{prefix}{key}")
-        if isinstance(value, dict):
-            keys += _dotted_keys(value, f"{prefix}{key}.")
-    return keys
 
 
 def _exit(message: str) -> None:

@@ -32,7 +32,8 @@ class SweepProgress:
         self.names = set(expected) if isinstance(expected, list) else None
         self.total = len(expected) if isinstance(expected, list) else expected
         self.interval, self.metric = interval, metric
-        self.finished: dict[str, dict] = {}  # this launch's runs that have their summary
+        # This launch's runs that have their summary.
+        self.finished: dict[str, runfolder.Summary] = {}
         self.before: dict[str, tuple] | None = None  # summaries found at the start, by stamp
         self.in_folder = 0
         self.started = time.monotonic()
@@ -118,10 +119,10 @@ class SweepProgress:
 
     def _print_finished(self, name: str, count: int) -> None:
         summary = self.finished[name]
-        status = summary.get("status", "?")
-        value = summary.get(self.metric)
+        status = summary.status
+        value = summary.metric(self.metric)
         metric = f", {self.metric} {value:.4f}" if isinstance(value, float) else ""
-        seconds = summary.get("wall_seconds")
+        seconds = summary.wall_seconds
         took = f", {seconds:.1f} s" if isinstance(seconds, (int, float)) else ""
         of = f"/{self.total}" if self.total else ""
         note = runfolder.continuation_note(summary)
@@ -130,6 +131,6 @@ class SweepProgress:
               flush=True)
 
 
-def _stamp(summary: dict) -> tuple:
+def _stamp(summary: runfolder.Summary) -> tuple:
     """What tells one summary of a run folder from the next one written there."""
-    return summary.get("status"), summary.get("finished_at"), summary.get("started_at")
+    return summary.status, summary.finished_at, summary.started_at

@@ -117,10 +117,10 @@ def _mark_if_free(run_dir: Path, signame: str) -> Status:
     try:
         status = runfolder.status_of(runfolder.read_summary(run_dir))
         if status == Status.UNFINISHED:
-            runfolder.write_summary(run_dir, {
-                "status": Status.INTERRUPTED, "run": run_dir.name,
-                "error": f"interrupted by {signame} before it finished",
-                "finished_at": datetime.now(timezone.utc).isoformat()})
+            runfolder.write_summary(run_dir, runfolder.Summary(
+                Status.INTERRUPTED, run_dir.name,
+                error=f"interrupted by {signame} before it finished",
+                finished_at=datetime.now(timezone.utc).isoformat()))
             status = Status.INTERRUPTED
         return status
     finally:
