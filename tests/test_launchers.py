@@ -110,23 +110,34 @@ def _start_when_requeued(env: dict[str, str], job: str, seconds: float = 120) ->
     raise AssertionError(f"job {job} was not requeued")
 
 
+# Training lasts well beyond SLURM's kill delay (KillWait=2 in tests/slurm_cluster.py), so the
+# kill comes before the run's end.
+REQUEUED = ["-m", "optimizer=adam", "dropout=0.2", "dataset.train_size=1000",
+            "dataset.test_size=100", "trainer.epochs=200", "trainer.batch_size=20",
+            "trainer.eval_sample=100", "conv.filter_num=4", "hidden_size=16",
+            "compare.enabled=false"]
+
+
+@pytest.fixture(scope="module")
+def requeue_reference(tmp_path_factory):
+    """The run both requeue tests stop, trained once without a stop."""
+    folder = tmp_path_factory.mktemp("requeue")
+    reference = run_py(*REQUEUED, "hydra.sweep.dir=reference", cwd=folder)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    return folder / "reference"
+
+
 @pytest.mark.parametrize("stop", ["timeout signal", "scontrol requeue"])
-def test_a_slurm_job_stopped_and_requeued_continues_to_the_same_bytes(tmp_path, slurm, stop):
+def test_a_slurm_job_stopped_and_requeued_continues_to_the_same_bytes(tmp_path, slurm, stop,
+                                                                      requeue_reference):
     """submitit's time-limit signal (SIGUSR2, what SLURM sends signal_delay_s before the
     limit: submitit checkpoints and requeues the job) or the scheduler's own requeue (SIGTERM,
     then the kill) mid-run: the requeued job continues from the run's checkpoint."""
     from tests.test_continuation import outputs
 
-    # Training lasts well beyond SLURM's kill delay (KillWait=2 in tests/slurm_cluster.py), so
-    # the kill comes before the run's end.
-    args = ["-m", "optimizer=adam", "dropout=0.2", "dataset.train_size=1000",
-            "dataset.test_size=100", "trainer.epochs=200", "trainer.batch_size=20",
-            "trainer.eval_sample=100", "conv.filter_num=4", "hidden_size=16",
-            "compare.enabled=false"]
-    reference = run_py(*args, "hydra.sweep.dir=reference", cwd=tmp_path)
-    assert reference.returncode == 0, reference.stderr[-3000:]
+    args = REQUEUED
     sweep = tmp_path / "s"
-    run = sweep / next(iter(summaries(tmp_path / "reference")))
+    run = sweep / next(iter(summaries(requeue_reference)))
     proc = subprocess.Popen([sys.executable, str(REPO / "run.py"), *args,
                              "hydra/launcher=slurm", "hydra.sweep.dir=s"], cwd=tmp_path,
                             env=slurm, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -141,7 +152,7 @@ def test_a_slurm_job_stopped_and_requeued_continues_to_the_same_bytes(tmp_path, 
     summary = summaries(sweep)[run.name]
     assert summary["status"] == "ok" and summary["continued_from"][-1]["run"] == run.name
     assert 0 < summary["continued_from"][-1]["iteration"] < 10000
-    assert outputs(sweep) == outputs(tmp_path / "reference")
+    assert outputs(sweep) == outputs(requeue_reference)
     assert "continued from epoch" in out
 
 
