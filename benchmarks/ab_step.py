@@ -34,18 +34,34 @@ from book_nets import NETS, build_book_network, keep_freed_memory_as_a_run
 HERE = Path(__file__).resolve().parents[1] / "src"
 
 
-def import_engine(src: Path) -> ModuleType:
-    """`cnnsweep.nn` from `src`, then forgotten by `sys.modules` so another can be imported."""
-    for name in [m for m in sys.modules if m == "cnnsweep" or m.startswith("cnnsweep.")]:
-        del sys.modules[name]
+def import_modules(src: Path, names: list[str]) -> list[ModuleType | None]:
+    """The modules `names` of the cnnsweep in `src` (None for one it lacks), then forgotten by
+    `sys.modules` so that another cnnsweep can be imported beside them."""
+    def forget() -> None:
+        for name in [m for m in sys.modules if m == "cnnsweep" or m.startswith("cnnsweep.")]:
+            del sys.modules[name]
+
+    forget()
     sys.path.insert(0, str(src))
     try:
-        engine = importlib.import_module("cnnsweep.nn")
+        # Looked up by file: an editable install's finder would supply this checkout's module
+        # where `src` lacks one.
+        modules = [importlib.import_module(name) if _has_module(src, name) else None
+                   for name in names]
     finally:
         sys.path.remove(str(src))
-    for name in [m for m in sys.modules if m == "cnnsweep" or m.startswith("cnnsweep.")]:
-        del sys.modules[name]
-    return engine
+    forget()
+    return modules
+
+
+def _has_module(src: Path, name: str) -> bool:
+    path = src.joinpath(*name.split("."))
+    return (path / "__init__.py").is_file() or path.with_suffix(".py").is_file()
+
+
+def import_engine(src: Path) -> ModuleType:
+    """`cnnsweep.nn` from `src`, beside any other engine imported before."""
+    return import_modules(src, ["cnnsweep.nn"])[0]
 
 
 def training_step(engine: ModuleType, net_name: str, threads: int,
