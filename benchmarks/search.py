@@ -1,0 +1,168 @@
+"""What successive halving saves, on full MNIST: the built-in `halving_search` sweep against the
+full grid of the same space at the maximum budget (same seeds), and against Optuna's TPE at the
+same compute, each through `run.py -m` into its own folder.
+
+    MNIST_DIR=../shared/data/mnist python benchmarks/search.py [--train-size 2000] [--seeds 3]
+
+1. halving: `+sweep=halving_search` (27 configurations, 1 → 3 → 9 epochs, eta 3).
+2. grid: the same sweep with min_budget = max_budget: every configuration to 9 epochs.
+3. TPE: the same space sampled by TPE (seeded) at the maximum budget, as many configurations as
+   halving's epochs pay for, asked two at a time so that TPE learns from what finished.
+
+Printed: epochs trained (a continued run counts only the epochs it added), wall time, their
+ratios to the grid, and where each search's chosen configuration (best mean validation
+accuracy at the full budget) falls against the grid's best (chosen the same way): its mean test
+accuracy over the seeds against the grid best's 95% t-interval. `--train-size` keeps the first
+N training images (of which 10% validate) so that the grid fits a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from scipy import stats  # noqa: E402
+
+from cnnsweep import runfolder  # noqa: E402
+
+SPACE_KEYS = ("optimizer.lr", "conv.filter_num", "conv.filter_size")
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    except OSError:
+        return "unknown"
+    return next((line.split(":", 1)[1].strip() for line in out.splitlines()
+                 if line.startswith("Model name")), "unknown")
+
+
+def sweep(folder: Path, args: argparse.Namespace, *extra: str) -> float:
+    seeds = ",".join(str(s) for s in range(args.seeds))
+    command = [sys.executable, str(REPO / "run.py"), "-m", "+sweep=halving_search",
+               f"seed={seeds}", f"dataset.train_size={args.train_size}",
+               f"dataset.test_size={args.test_size}", f"hydra.sweep.dir={folder}",
+               f"hydra.launcher.n_jobs={args.jobs}", "compare.enabled=false",
+               f"hydra.sweeper.max_budget={args.max_budget}",
+               "hydra.job_logging.handlers.console.level=WARNING", *extra]
+    started = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return seconds
+
+
+def runs_of(folder: Path) -> list[dict]:
+    return [s for d in runfolder.started_runs(folder)
+            if (s := runfolder.read_summary(d)) is not None]
+
+
+def epochs_trained(runs: list[dict]) -> int:
+    total = 0
+    for s in runs:
+        chain = s.get("continued_from") or []
+        total += int(s["epochs"]) - (int(chain[-1]["epoch"]) if chain else 0)
+    return total
+
+
+def by_configuration(runs: list[dict], budget: int) -> dict[tuple, list[dict]]:
+    found: dict[tuple, list[dict]] = {}
+    for s in runs:
+        if s.get("status") != "ok" or s["config"]["trainer"]["epochs"] != budget:
+            continue
+        flat = s["config"]
+        key = (flat["optimizer"]["lr"], flat["conv"]["filter_num"], flat["conv"]["filter_size"])
+        found.setdefault(key, []).append(s)
+    return found
+
+
+def chosen(runs: list[dict], budget: int) -> tuple[tuple, list[float]]:
+    """The configuration with the best mean validation accuracy at the full budget, and its
+    seeds' test accuracies."""
+    configs = by_configuration(runs, budget)
+    best = max(configs, key=lambda k: (statistics.mean(r["val_acc"] for r in configs[k]), k))
+    return best, [r["test_acc"] for r in configs[best]]
+
+
+def interval(values: list[float]) -> tuple[float, float, float]:
+    mean = statistics.mean(values)
+    if len(values) < 2:
+        return mean, mean, mean
+    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
+    return mean, mean - half, mean + half
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train-size", type=int, default=2000)
+    parser.add_argument("--test-size", type=int, default=10000)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--max-budget", type=int, default=9)
+    parser.add_argument("--out", type=Path, default=None, help="keep the sweep folders here")
+    args = parser.parse_args()
+    if not os.environ.get("MNIST_DIR"):
+        sys.exit("set MNIST_DIR to the folder of the four MNIST IDX files")
+    out = args.out or Path(tempfile.mkdtemp(prefix="cnnsweep-search-"))
+    print(f"CPU: {cpu_model()}; {os.cpu_count()} cores; {args.jobs} parallel runs; "
+          f"train_size {args.train_size} (10% validate), test_size {args.test_size}, "
+          f"{args.seeds} seeds; folders in {out}", flush=True)
+
+    results = {}
+    seconds = sweep(out / "halving", args)
+    results["halving"] = (runs_of(out / "halving"), seconds)
+    record = json.loads((out / "halving" / "search.json").read_text())
+    grid_size = record["settings"]["grid_size"]
+    print(f"halving: {seconds:.0f} s", flush=True)
+    seconds = sweep(out / "grid", args, f"hydra.sweeper.min_budget={args.max_budget}")
+    results["grid"] = (runs_of(out / "grid"), seconds)
+    print(f"grid: {seconds:.0f} s", flush=True)
+    halving_epochs = epochs_trained(results["halving"][0])
+    trials = max(2, round(halving_epochs / (args.max_budget * args.seeds)))
+    seconds = sweep(out / "tpe", args, f"hydra.sweeper.min_budget={args.max_budget}",
+                    f"hydra.sweeper.n_trials={trials}", "hydra.sweeper.sampler=tpe",
+                    "hydra.sweeper.batch_size=2")
+    results["tpe"] = (runs_of(out / "tpe"), seconds)
+
+    grid_runs, grid_seconds = results["grid"]
+    grid_epochs = epochs_trained(grid_runs)
+    best, best_test = chosen(grid_runs, args.max_budget)
+    mean, low, high = interval(best_test)
+    by_test = max(by_configuration(grid_runs, args.max_budget).items(),
+                  key=lambda kv: statistics.mean(r["test_acc"] for r in kv[1]))
+    print(f"\ngrid: {grid_size} configurations, {args.seeds} seeds, {args.max_budget} "
+          f"epochs; best by validation {dict(zip(SPACE_KEYS, best, strict=True))}: test_acc "
+          f"{mean:.4f}, 95% CI [{low:.4f}, {high:.4f}]; best by test "
+          f"{dict(zip(SPACE_KEYS, by_test[0], strict=True))}: "
+          f"{statistics.mean(r['test_acc'] for r in by_test[1]):.4f}")
+    print(f"{'search':8} {'runs':>5} {'epochs':>7} {'ratio':>6} {'wall s':>7} {'ratio':>6}  "
+          "chosen configuration: test_acc (mean over seeds), vs the grid best's CI")
+    for name, (runs, seconds) in results.items():
+        epochs = epochs_trained(runs)
+        config, test = chosen(runs, args.max_budget)
+        value = statistics.mean(test)
+        where = "inside" if low <= value <= high else ("above" if value > high else "below")
+        print(f"{name:8} {len(runs):5d} {epochs:7d} {epochs / grid_epochs:6.2f} "
+              f"{seconds:7.0f} {seconds / grid_seconds:6.2f}  "
+              f"{dict(zip(SPACE_KEYS, config, strict=True))}: {value:.4f} ({where})")
+    # A finalist continued rung by rung equals the grid's run of the same config from scratch.
+    finals = by_configuration(results["halving"][0], args.max_budget)
+    grid = by_configuration(grid_runs, args.max_budget)
+    same = all(sorted(r["test_acc"] for r in runs) == sorted(r["test_acc"] for r in grid[k])
+               for k, runs in finals.items())
+    print(f"halving's finalists' test_acc equal the grid's from-scratch runs: {same}")
+
+
+if __name__ == "__main__":
+    main()
