@@ -37,7 +37,7 @@ BUDGET_KEYS = runfolder.BUDGET_KEYS  # trainer.epochs, trainer.max_iterations
 
 def check_metric(metric: str) -> None:
     """A search ranks by a validation metric of epochs.csv; anything else is refused."""
-    if metric.startswith("test"):
+    if "test" in metric:
         raise ValueError(f"metric={metric}: a search must not choose by the test set (the "
                          "finalists' test accuracy is reported once, at the end); use "
                          "metric=val_acc with dataset.validation_fraction > 0")
