@@ -49,6 +49,11 @@ def cpu_model() -> str:
 
 
 def sweep(folder: Path, args: argparse.Namespace, *extra: str) -> float:
+    """Run one search into `folder`; its wall seconds (with --reuse, those of an earlier
+    benchmark's complete run of it, kept in benchmark.json)."""
+    done = folder / "benchmark.json"
+    if args.reuse and done.is_file():
+        return float(json.loads(done.read_text())["seconds"])
     seeds = ",".join(str(s) for s in range(args.seeds))
     command = [sys.executable, str(REPO / "run.py"), "-m", "+sweep=halving_search",
                f"seed={seeds}", f"dataset.train_size={args.train_size}",
@@ -62,6 +67,7 @@ def sweep(folder: Path, args: argparse.Namespace, *extra: str) -> float:
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         sys.exit(f"{' '.join(command)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    done.write_text(json.dumps({"seconds": seconds, "command": command}) + "\n")
     return seconds
 
 
@@ -115,6 +121,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--max-budget", type=int, default=9)
     parser.add_argument("--out", type=Path, default=None, help="keep the sweep folders here")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take a search already complete in --out (its benchmark.json) "
+                             "as it is instead of running it again")
     args = parser.parse_args()
     if not os.environ.get("MNIST_DIR"):
         sys.exit("set MNIST_DIR to the folder of the four MNIST IDX files")

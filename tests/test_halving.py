@@ -94,14 +94,16 @@ def test_seeds_rank_by_their_mean():
 
 
 def test_a_configuration_whose_seeds_overlap_the_cut_is_kept_rather_than_dropped_on_noise():
-    values = {"best": [0.89, 0.90, 0.91],  # the cut: range 0.89-0.91
-              "noisy": [0.80, 0.85, 0.90],  # mean 0.85, but its best seed reaches 0.89
-              "clear": [0.83, 0.84, 0.85]}  # mean 0.84, every seed below the cut's worst
-    standings = {s.config: s for s in promote(values, eta=3)}
-    assert standings["best"].kept and standings["noisy"].kept and not standings["clear"].kept
-    assert standings["noisy"].reason.startswith("seeds overlap the cut (0.8000-0.9000 vs "
-                                                "0.8900-0.9100)")
+    values = {"best": [0.89, 0.90, 0.91],  # the cut: 0.90 ± 0.0058 (one standard error)
+              "noisy": [0.78, 0.88, 0.98],  # 0.88 ± 0.0577: reaches into the cut's interval
+              "clear": [0.83, 0.84, 0.85],  # 0.84 ± 0.0058: below it, beyond the noise
+              "spread": [0.80, 0.85, 0.90]}  # 0.85 ± 0.0289: its range reaches 0.90, but a
+    standings = {s.config: s for s in promote(values, eta=4)}  # range is not its mean's error
+    assert [c for c, s in standings.items() if s.kept] == ["best", "noisy"]
+    assert standings["noisy"].reason == ("overlaps the cut within the seeds' noise (0.8800 ± "
+                                         "0.0577 vs 0.9000 ± 0.0058)")
     assert standings["clear"].reason == "below the cut (0.9000)"
+    assert standings["noisy"].error == pytest.approx(0.1 / 3 ** 0.5)
 
 
 def test_with_one_seed_overlap_is_only_a_tie():

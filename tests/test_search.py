@@ -124,3 +124,21 @@ def test_a_search_that_cannot_be_meaningful_is_refused_before_training(tmp_path,
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert message in proc.stderr and "Nothing was trained" in proc.stderr
     assert not list((tmp_path / "s").glob("*/summary.json"))
+
+
+@pytest.mark.slow
+def test_hyperband_splits_the_grid_between_brackets_that_start_at_larger_budgets(tmp_path):
+    proc = run_py(*ARGS, "seed=0", "hydra.sweeper.brackets=2", "hydra/launcher=basic",
+                  "hydra.sweep.dir=s", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((tmp_path / "s" / halving.RECORD).read_text())
+    assert [b["budgets"] for b in record["brackets"]] == [[1, 3], [3]]
+    first = [s["config"] for s in record["brackets"][0]["rungs"][0]["standings"]]
+    second = [s["config"] for s in record["brackets"][1]["rungs"][0]["standings"]]
+    assert (len(first), len(second)) == (4, 2) and not set(first) & set(second)
+    runs = summaries(tmp_path / "s")
+    for config in second:  # trained to 3 epochs from scratch: nothing shorter to continue
+        name = next(n for n in runs if all(p.replace(" ", "") in n for p in config.split(", ")))
+        assert runs[name]["epochs"] == 3 and "continued_from" not in runs[name]
+    report = (tmp_path / "s" / "report.md").read_text()
+    assert "Hyperband (2 brackets)" in report and "![rungs](rungs.png)" in report

@@ -11,10 +11,12 @@ The promotion rule, the one place it is written:
   seeds**.
 - A configuration tied with the k-th (the cut) is kept too: a tie is never broken by the order
   configurations happen to be listed in.
-- With several seeds a configuration below the cut is also kept when its seeds' range
-  [min, max] overlaps the cut configuration's range: its seeds disagree more than its gap to
-  the cut, so dropping it would be dropping it on noise. With one seed a range is a point and
-  this is exactly the tie rule.
+- With several seeds a configuration below the cut is also kept when its interval, mean ± one
+  standard error of its seeds (sample std / sqrt(seeds)), overlaps the cut configuration's:
+  its seeds disagree more than its gap to the cut, so dropping it would be dropping it on
+  noise. With one seed the interval is a point and this is exactly the tie rule. (One standard
+  error, not the seeds' whole range or a 95% interval: with three noisy seeds those overlap
+  nearly always, and the search would stop nothing.)
 - A configuration with a seed that has no value at the rung (it diverged or failed) is never
   promoted: it ranks after every configuration with values.
 """
@@ -131,12 +133,21 @@ class Standing:
         return sum(self.values) / len(self.values) if self.complete else math.nan
 
     @property
+    def error(self) -> float:
+        """The standard error of the mean over the seeds (0 with one seed)."""
+        n = len(self.values)
+        if not self.complete or n < 2:
+            return 0.0 if self.complete else math.nan
+        mean = self.mean
+        return math.sqrt(sum((v - mean) ** 2 for v in self.values) / (n - 1) / n)
+
+    @property
     def low(self) -> float:
-        return min(self.values) if self.complete else math.nan
+        return self.mean - self.error
 
     @property
     def high(self) -> float:
-        return max(self.values) if self.complete else math.nan
+        return self.mean + self.error
 
 
 def keep_count(n: int, eta: int) -> int:
@@ -158,8 +169,8 @@ def promote(values: Mapping[str, Sequence[float]], eta: int) -> list[Standing]:
         elif s.mean == cut.mean:
             reason, kept = "tied with the cut", True
         elif len(s.values) > 1 and s.high >= cut.low:
-            reason, kept = (f"seeds overlap the cut ({s.low:.4f}-{s.high:.4f} vs "
-                            f"{cut.low:.4f}-{cut.high:.4f})"), True
+            reason, kept = (f"overlaps the cut within the seeds' noise ({s.mean:.4f} ± "
+                            f"{s.error:.4f} vs {cut.mean:.4f} ± {cut.error:.4f})"), True
         else:
             reason, kept = f"below the cut ({cut.mean:.4f})", False
         out.append(Standing(s.config, s.values, kept, reason))

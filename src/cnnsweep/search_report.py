@@ -141,10 +141,10 @@ class Search:
         return (f"{kind} by {self.metric} (validation; the test set never chose): at each "
                 f"rung the best 1/{s['eta']} of the configurations, ranked by their mean over "
                 "the seeds, continue from their checkpoints to the next budget; a tie with the "
-                "cut, or seeds whose range overlaps the cut configuration's, keeps a "
-                "configuration rather than dropping it on noise. The settings table gives "
-                f"each configuration's {FINAL_BUDGET}; the verdict compares only those that "
-                f"reached {self.budget_key}={self.max_budget}.")
+                "cut, or a mean ± one standard error over the seeds that overlaps the cut "
+                "configuration's, keeps a configuration rather than dropping it on noise. "
+                f"The settings table gives each configuration's {FINAL_BUDGET}; the verdict "
+                f"compares only those that reached {self.budget_key}={self.max_budget}.")
 
     def finalists_table(self, results: Results) -> pd.DataFrame:
         """The finalists' test accuracy, reported once: mean ± 95% CI over their seeds."""

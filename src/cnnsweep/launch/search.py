@@ -210,6 +210,10 @@ class Search:
         self.settings, self.space, self.launch, self.sweep_dir = settings, space, launch, \
             sweep_dir
         self.job_index = 0
+        if settings.n_trials is None and not space.is_grid:
+            raise ValueError("the space has interval(...) dimensions: set "
+                             "hydra.sweeper.n_trials (configurations sampled) or list values "
+                             "instead")
         self.sampler = None if settings.n_trials is None else \
             Sampler(space, settings.sampler, settings.seed)
         grid = space.grid() if settings.n_trials is None else None
@@ -286,8 +290,10 @@ class Search:
                 history[s.config].append((budget, s.mean))
             kept = {s.config for s in standings if s.kept}
             if not last:
-                log.info("rung %d (%s=%d): %d of %d configurations promoted", i + 1,
-                         self.settings.budget, budget, len(kept), len(alive))
+                log.info("rung %d (%s=%d): %d of %d configurations promoted, ranked by their "
+                         "mean %s over %d seed(s)", i + 1, self.settings.budget, budget,
+                         len(kept), len(alive), self.settings.metric,
+                         max(1, len(self.space.seeds)))
             alive = [c for c in alive if c.label in kept]
             if not alive:
                 break
@@ -336,9 +342,6 @@ class Search:
 
 def check_before_training(settings: SearchSettings, space: Space, config: DictConfig) -> None:
     """What would make the search meaningless, before anything trains (`config`: one job's)."""
-    if settings.n_trials is None and not space.is_grid:
-        raise ValueError("the space has interval(...) dimensions: set hydra.sweeper.n_trials "
-                         "(configurations sampled) or list values instead")
     if settings.metric == "val_acc" and not OmegaConf.select(
             config, "dataset.validation_fraction", default=0):
         raise ValueError("metric=val_acc needs a validation set: set "
