@@ -9,10 +9,12 @@ same compute, each through `run.py -m` into its own folder.
 3. TPE: the same space sampled by TPE (seeded) at the maximum budget, as many configurations as
    halving's epochs pay for, asked two at a time so that TPE learns from what finished.
 
-Printed: epochs trained (a continued run counts only the epochs it added), wall time, their
-ratios to the grid, and where each search's chosen configuration (best mean validation
-accuracy at the full budget) falls against the grid's best (chosen the same way): its mean test
-accuracy over the seeds against the grid best's 95% t-interval. `--train-size` keeps the first
+Printed: epochs trained (a continued run counts only the epochs it added), training seconds
+summed over runs (`train_seconds`: the epochs, with their evaluations, without each run's
+fixed start-up and final test), the search's wall time, their ratios to the grid, and where
+each search's chosen configuration (best mean validation accuracy at the full budget) falls
+against the grid's best (chosen the same way): its mean test accuracy over the seeds against
+the grid best's 95% t-interval. `--train-size` keeps the first
 N training images (of which 10% validate), `--test-size` the first N test images, so that the
 grid fits a shared machine in minutes.
 """
@@ -159,14 +161,18 @@ def main() -> None:
           f"{mean:.4f}, 95% CI [{low:.4f}, {high:.4f}]; best by test "
           f"{dict(zip(SPACE_KEYS, by_test[0], strict=True))}: "
           f"{statistics.mean(r['test_acc'] for r in by_test[1]):.4f}")
-    print(f"{'search':8} {'runs':>5} {'epochs':>7} {'ratio':>6} {'wall s':>7} {'ratio':>6}  "
-          "chosen configuration: test_acc (mean over seeds), vs the grid best's CI")
+    grid_train = sum(r["train_seconds"] for r in grid_runs)
+    print(f"{'search':8} {'runs':>5} {'epochs':>7} {'ratio':>6} {'train s':>8} {'ratio':>6} "
+          f"{'wall s':>7} {'ratio':>6}  chosen configuration: test_acc (mean over seeds), vs "
+          "the grid best's CI")
     for name, (runs, seconds) in results.items():
         epochs = epochs_trained(runs)
+        train = sum(r["train_seconds"] for r in runs)
         config, test = chosen(runs, args.max_budget)
         value = statistics.mean(test)
         where = "inside" if low <= value <= high else ("above" if value > high else "below")
         print(f"{name:8} {len(runs):5d} {epochs:7d} {epochs / grid_epochs:6.2f} "
+              f"{train:8.0f} {train / grid_train:6.2f} "
               f"{seconds:7.0f} {seconds / grid_seconds:6.2f}  "
               f"{dict(zip(SPACE_KEYS, config, strict=True))}: {value:.4f} ({where})")
     # A finalist continued rung by rung equals the grid's run of the same config from scratch.
