@@ -8,6 +8,7 @@ Analysis side: reads the record and the run folders, never Hydra or the engine."
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,15 @@ import pandas as pd
 
 from cnnsweep import runfolder
 from cnnsweep.document import Block, Heading, Image, Paragraph, Table
-from cnnsweep.figures.style import OKABE_ITO, Page, drawing, figure_legend, grid, save
+from cnnsweep.figures.style import (
+    CHAR_WIDTH,
+    OKABE_ITO,
+    Page,
+    drawing,
+    figure_legend,
+    grid,
+    save,
+)
 from cnnsweep.halving import RECORD
 from cnnsweep.results import Results
 from cnnsweep.stats import estimate, settings_table
@@ -94,20 +103,9 @@ class Search:
         return table[table[FINAL_BUDGET] == self.max_budget].reset_index(drop=True)
 
     def compute(self) -> dict[str, float]:
-        """Epochs (or iterations) trained by every run of the folder, each counting only what
-        it added to the run it continued, and the full grid's at the maximum budget."""
-        per_epoch = self.budget_key == "trainer.epochs"
-        trained = seconds = train_seconds = 0.0
-        for run_dir in runfolder.started_runs(self.sweep_dir):
-            s = runfolder.read_summary(run_dir) or {}
-            if s.get("status") not in ("ok", "diverged"):
-                continue
-            chain = s.get("continued_from") or []
-            unit = "epochs" if per_epoch else "iterations"
-            start = chain[-1]["epoch" if per_epoch else "iteration"] if chain else 0
-            trained += (s.get(unit) or 0) - start
-            seconds += s.get("wall_seconds") or 0.0
-            train_seconds += s.get("train_seconds") or 0.0
+        """What every run of the folder trained, each counting only what it added to the run it
+        continued (`added`), against the full grid at the maximum budget."""
+        trained, seconds, train_seconds = added(self.sweep_dir, self.budget_key)
         seeds = max(1, len(self.record["settings"]["seeds"]))
         configurations = len(self.configurations)
         full = configurations * seeds * self.max_budget
@@ -124,10 +122,11 @@ class Search:
                 f"configurations, {c['seeds']} seed(s) each; a promoted run counts only the "
                 f"{unit} it added to the run it continued), against {c['full']:.0f} for every "
                 f"configuration at {self.budget_key}={self.max_budget}: {ratio:.0%} of the full "
-                f"grid. Training took {c['train_seconds']:.0f} s summed over runs "
-                f"({c['seconds']:.0f} s with start-up and evaluation; the full grid, at the "
-                f"same seconds per {unit[:-1]}, about {estimate_full:.0f} s of training); the "
-                f"search's last launch ran {c['elapsed']:.0f} s.")
+                f"grid. Training took {c['train_seconds']:.0f} s summed over runs, "
+                f"{c['seconds']:.0f} s with each run's start-up and final evaluation (the full "
+                f"grid, at the same training seconds per {unit[:-1]}: about "
+                f"{estimate_full:.0f} s of training); the search's last launch ran "
+                f"{c['elapsed']:.0f} s.")
 
     def rule_sentence(self) -> str:
         s = self.record["settings"]
@@ -144,7 +143,9 @@ class Search:
                 "cut, or a mean ± one standard error over the seeds that overlaps the cut "
                 "configuration's, keeps a configuration rather than dropping it on noise. "
                 f"The settings table gives each configuration's {FINAL_BUDGET}; the verdict "
-                f"compares only those that reached {self.budget_key}={self.max_budget}.")
+                f"compares only those that reached {self.budget_key}={self.max_budget}. The "
+                "figures above show each configuration at its final budget (a stopped one's "
+                "curves end where it stopped; its heat-map cell is its value there).")
 
     def finalists_table(self, results: Results) -> pd.DataFrame:
         """The finalists' test accuracy, reported once: mean ± 95% CI over their seeds."""
@@ -175,8 +176,15 @@ class Search:
     def draw_rungs(self, out_dir: Path, page: Page, formats: Sequence[str]) -> dict[str, Path]:
         data = self.rung_data()
         with drawing(page):
-            fig, axes = grid(len(self.brackets), page, aspect=0.6)
-            finalists = sorted(data.loc[data["fate"] == "finalist", "config"].unique())
+            # best final value first: the palette's eight colours go to the best eight
+            ends = data[(data["fate"] == "finalist") & data["last"]]
+            finalists = list(ends.sort_values(["value", "config"], ascending=[False, True])
+                             ["config"].drop_duplicates())
+            names = [*finalists, "stopped (x: its last rung)"]
+            entry = (max(map(len, names)) * CHAR_WIDTH + 4) * page.small / 72
+            rows = math.ceil(len(names) / max(1, int(page.width * 0.95 // entry)))
+            fig, axes = grid(len(self.brackets), page, aspect=0.6,
+                             extra_height=rows * page.small * 1.5 / 72 + 0.2)
             colours = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(finalists)}
             for ax, bracket in zip(axes, self.brackets, strict=True):
                 part = data[data["bracket"] == bracket]
@@ -203,7 +211,7 @@ class Search:
             handles = [axes[0].plot([], [], color=colours[c], lw=1.6)[0] for c in finalists]
             handles.append(axes[0].plot([], [], color="0.6", marker="x", lw=0.8,
                                         mec="0.35")[0])
-            figure_legend(fig, handles, [*finalists, "stopped (x: its last rung)"], page)
+            figure_legend(fig, handles, names, page)
             return save(fig, out_dir, "rungs", formats, page)
 
     def section(self, results: Results, out_dir: Path, page: Page,
@@ -235,3 +243,25 @@ def read(paths: Sequence[str | Path]) -> Search | None:
     if not isinstance(record, dict) or record.get("sweeper") != "halving":
         return None
     return Search(record, Path(paths[0]))
+
+
+def added(sweep_dir: Path, budget_key: str = "trainer.epochs") -> tuple[float, float, float]:
+    """(epochs or iterations trained, wall seconds, training seconds) summed over the runs of
+    a sweep folder that ended with a result. A run that extended another (a promotion) counts
+    only what it added: its budget and training seconds less the continued run's (a summary's
+    `train_seconds` runs on from the checkpoint's)."""
+    per_epoch = budget_key == "trainer.epochs"
+    unit = "epochs" if per_epoch else "iterations"
+    summaries = {d.name: runfolder.read_summary(d) or {} for d in
+                 runfolder.started_runs(sweep_dir)}
+    trained = seconds = train_seconds = 0.0
+    for name, s in summaries.items():
+        if s.get("status") not in ("ok", "diverged"):
+            continue
+        chain = s.get("continued_from") or []
+        last = chain[-1] if chain else {}
+        earlier = summaries.get(last.get("run", name), {}) if last.get("run") != name else {}
+        trained += (s.get(unit) or 0) - (last.get("epoch" if per_epoch else "iteration") or 0)
+        seconds += s.get("wall_seconds") or 0.0
+        train_seconds += (s.get("train_seconds") or 0.0) - (earlier.get("train_seconds") or 0.0)
+    return trained, seconds, train_seconds
