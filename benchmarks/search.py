@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO / "src"))
 from scipy import stats  # noqa: E402
 
 from cnnsweep import runfolder  # noqa: E402
+from cnnsweep.search_report import added  # noqa: E402
 
 SPACE_KEYS = ("optimizer.lr", "conv.filter_num", "conv.filter_size")
 
@@ -76,14 +77,6 @@ def sweep(folder: Path, args: argparse.Namespace, *extra: str) -> float:
 def runs_of(folder: Path) -> list[dict]:
     return [s for d in runfolder.started_runs(folder)
             if (s := runfolder.read_summary(d)) is not None]
-
-
-def epochs_trained(runs: list[dict]) -> int:
-    total = 0
-    for s in runs:
-        chain = s.get("continued_from") or []
-        total += int(s["epochs"]) - (int(chain[-1]["epoch"]) if chain else 0)
-    return total
 
 
 def by_configuration(runs: list[dict], budget: int) -> dict[tuple, list[dict]]:
@@ -143,7 +136,7 @@ def main() -> None:
     seconds = sweep(out / "grid", args, f"hydra.sweeper.min_budget={args.max_budget}")
     results["grid"] = (runs_of(out / "grid"), seconds)
     print(f"grid: {seconds:.0f} s", flush=True)
-    halving_epochs = epochs_trained(results["halving"][0])
+    halving_epochs = added(out / "halving")[0]
     trials = max(2, round(halving_epochs / (args.max_budget * args.seeds)))
     seconds = sweep(out / "tpe", args, f"hydra.sweeper.min_budget={args.max_budget}",
                     f"hydra.sweeper.n_trials={trials}", "hydra.sweeper.sampler=tpe",
@@ -151,7 +144,7 @@ def main() -> None:
     results["tpe"] = (runs_of(out / "tpe"), seconds)
 
     grid_runs, grid_seconds = results["grid"]
-    grid_epochs = epochs_trained(grid_runs)
+    grid_epochs, _, grid_train = added(out / "grid")
     best, best_test = chosen(grid_runs, args.max_budget)
     mean, low, high = interval(best_test)
     by_test = max(by_configuration(grid_runs, args.max_budget).items(),
@@ -161,17 +154,16 @@ def main() -> None:
           f"{mean:.4f}, 95% CI [{low:.4f}, {high:.4f}]; best by test "
           f"{dict(zip(SPACE_KEYS, by_test[0], strict=True))}: "
           f"{statistics.mean(r['test_acc'] for r in by_test[1]):.4f}")
-    grid_train = sum(r["train_seconds"] for r in grid_runs)
     print(f"{'search':8} {'runs':>5} {'epochs':>7} {'ratio':>6} {'train s':>8} {'ratio':>6} "
           f"{'wall s':>7} {'ratio':>6}  chosen configuration: test_acc (mean over seeds), vs "
           "the grid best's CI")
     for name, (runs, seconds) in results.items():
-        epochs = epochs_trained(runs)
-        train = sum(r["train_seconds"] for r in runs)
+        # a promoted run counts only the epochs and training seconds it added
+        epochs, _, train = added(out / name)
         config, test = chosen(runs, args.max_budget)
         value = statistics.mean(test)
         where = "inside" if low <= value <= high else ("above" if value > high else "below")
-        print(f"{name:8} {len(runs):5d} {epochs:7d} {epochs / grid_epochs:6.2f} "
+        print(f"{name:8} {len(runs):5d} {epochs:7.0f} {epochs / grid_epochs:6.2f} "
               f"{train:8.0f} {train / grid_train:6.2f} "
               f"{seconds:7.0f} {seconds / grid_seconds:6.2f}  "
               f"{dict(zip(SPACE_KEYS, config, strict=True))}: {value:.4f} ({where})")
