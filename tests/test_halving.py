@@ -4,6 +4,7 @@ rung's value from epochs.csv."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -150,3 +151,21 @@ def test_a_search_by_a_test_or_unknown_metric_is_refused(metric, message):
     with pytest.raises(ValueError, match=message):
         halving.check_metric(metric)
     halving.check_metric("val_acc")
+
+
+def test_compute_counts_what_each_run_added_to_the_run_it_continued(tmp_path):
+    from cnnsweep.search_report import added
+
+    def run(name, epochs, train_seconds, chain=()):
+        (tmp_path / name / ".hydra").mkdir(parents=True)
+        (tmp_path / name / ".hydra" / "config.yaml").write_text("{}\n")
+        (tmp_path / name / "summary.json").write_text(json.dumps({
+            "status": "ok", "run": name, "epochs": epochs, "iterations": 10 * epochs,
+            "wall_seconds": 1.0, "train_seconds": train_seconds,
+            "continued_from": [{"run": r, "epoch": e, "iteration": 10 * e} for r, e in chain]}))
+
+    run("a1", 1, 2.0)
+    run("a3", 3, 5.0, [("a1", 1)])  # a promotion: added 2 epochs and 3 s
+    run("b2", 2, 4.0, [("b2", 1)])  # its own checkpoint after a kill: all of it counts
+    assert added(tmp_path) == (1 + 2 + 2, 3.0, 2.0 + 3.0 + 4.0)
+    assert added(tmp_path, "trainer.max_iterations")[0] == 10 + 20 + 20

@@ -249,7 +249,8 @@ def added(sweep_dir: Path, budget_key: str = "trainer.epochs") -> tuple[float, f
     """(epochs or iterations trained, wall seconds, training seconds) summed over the runs of
     a sweep folder that ended with a result. A run that extended another (a promotion) counts
     only what it added: its budget and training seconds less the continued run's (a summary's
-    `train_seconds` runs on from the checkpoint's)."""
+    `train_seconds` runs on from the checkpoint's); one that continued its own checkpoint after
+    a stop counts all it trained, its stopped attempt's part included."""
     per_epoch = budget_key == "trainer.epochs"
     unit = "epochs" if per_epoch else "iterations"
     summaries = {d.name: runfolder.read_summary(d) or {} for d in
@@ -260,8 +261,10 @@ def added(sweep_dir: Path, budget_key: str = "trainer.epochs") -> tuple[float, f
             continue
         chain = s.get("continued_from") or []
         last = chain[-1] if chain else {}
-        earlier = summaries.get(last.get("run", name), {}) if last.get("run") != name else {}
-        trained += (s.get(unit) or 0) - (last.get("epoch" if per_epoch else "iteration") or 0)
+        extended = chain and last.get("run") != name  # another run's checkpoint, not its own
+        earlier = summaries.get(last.get("run"), {}) if extended else {}
+        start = last.get("epoch" if per_epoch else "iteration") or 0 if extended else 0
+        trained += (s.get(unit) or 0) - start
         seconds += s.get("wall_seconds") or 0.0
         train_seconds += (s.get("train_seconds") or 0.0) - (earlier.get("train_seconds") or 0.0)
     return trained, seconds, train_seconds
