@@ -37,18 +37,10 @@ sys.path.insert(0, str(REPO / "src"))
 from scipy import stats  # noqa: E402
 
 from cnnsweep import runfolder  # noqa: E402
+from cnnsweep.experiment import cpu_model  # noqa: E402
 from cnnsweep.search_report import added  # noqa: E402
 
 SPACE_KEYS = ("optimizer.lr", "conv.filter_num", "conv.filter_size")
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    except OSError:
-        return "unknown"
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines()
-                 if line.startswith("Model name")), "unknown")
 
 
 def sweep(folder: Path, args: argparse.Namespace, *extra: str) -> float:
