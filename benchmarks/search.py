@@ -14,8 +14,8 @@ summed over runs (`train_seconds`: the epochs, with their evaluations, without e
 fixed start-up and final test), the search's wall time, their ratios to the grid, and where
 each search's chosen configuration (best mean validation accuracy at the full budget) falls
 against the grid's best (chosen the same way): its mean test accuracy over the seeds against
-the grid best's 95% t-interval. `--train-size` keeps the first
-N training images (of which 10% validate), `--test-size` the first N test images, so that the
+the grid best's 95% t-interval. `--train-size` keeps the first N training images (of which
+`--validation-fraction`, 10%, validate), `--test-size` the first N test images, so that the
 grid fits a shared machine in minutes.
 """
 
@@ -56,6 +56,7 @@ def sweep(folder: Path, args: argparse.Namespace, *extra: str) -> float:
                f"hydra.sweep.dir={folder}",
                f"hydra.launcher.n_jobs={args.jobs}", "compare.enabled=false",
                f"hydra.sweeper.max_budget={args.max_budget}",
+               f"dataset.validation_fraction={args.validation_fraction}",
                "hydra.job_logging.handlers.console.level=WARNING", *extra]
     started = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True)
@@ -104,6 +105,8 @@ def main() -> None:
     parser.add_argument("--test-size", type=int, default=2000)
     parser.add_argument("--eval-sample", type=int, default=300,
                         help="images of the per-epoch train/test evaluation (validation: all)")
+    parser.add_argument("--validation-fraction", type=float, default=0.1,
+                        help="of the training images, held out to choose by (the sweep's 0.1)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--max-budget", type=int, default=9)
@@ -116,8 +119,8 @@ def main() -> None:
         sys.exit("set MNIST_DIR to the folder of the four MNIST IDX files")
     out = args.out or Path(tempfile.mkdtemp(prefix="cnnsweep-search-"))
     print(f"CPU: {cpu_model()}; {os.cpu_count()} cores; {args.jobs} parallel runs; "
-          f"train_size {args.train_size} (10% validate), test_size {args.test_size}, "
-          f"{args.seeds} seeds; folders in {out}", flush=True)
+          f"train_size {args.train_size} ({args.validation_fraction:.0%} validate), "
+          f"test_size {args.test_size}, {args.seeds} seeds; folders in {out}", flush=True)
 
     results = {}
     seconds = sweep(out / "halving", args)
