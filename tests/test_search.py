@@ -142,3 +142,22 @@ def test_hyperband_splits_the_grid_between_brackets_that_start_at_larger_budgets
         assert runs[name]["epochs"] == 3 and "continued_from" not in runs[name]
     report = (tmp_path / "s" / "report.md").read_text()
     assert "Hyperband (2 brackets)" in report and "![rungs](rungs.png)" in report
+
+
+@pytest.mark.slow
+@pytest.mark.launchers
+@pytest.mark.parametrize(("plugin", "launcher"), [
+    ("hydra_plugins.hydra_submitit_launcher", ["hydra/launcher=submitit_local"]),
+    ("hydra_plugins.hydra_ray_launcher", ["hydra/launcher=ray",
+                                          "+hydra.launcher.ray.init.num_cpus=2"]),
+])
+def test_rungs_through_submitit_and_ray_make_the_same_promotions(reference, tmp_path, plugin,
+                                                                 launcher):
+    import importlib.util
+
+    if importlib.util.find_spec(plugin) is None:
+        pytest.skip(f"{plugin} is not installed: pip install -e '.[slurm,ray]'")
+    proc = run_py(*ARGS, *launcher, "hydra.sweep.dir=s", cwd=tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert decisions(tmp_path / "s") == decisions(reference)
+    assert outputs(tmp_path / "s") == outputs(reference)
