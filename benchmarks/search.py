@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from scipy import stats  # noqa: E402
 
-from cnnsweep import runfolder  # noqa: E402
+from cnnsweep import halving, runfolder  # noqa: E402
 from cnnsweep.experiment import cpu_model  # noqa: E402
 from cnnsweep.search_report import added  # noqa: E402
 
@@ -97,6 +97,32 @@ def interval(values: list[float]) -> tuple[float, float, float]:
         return mean, mean, mean
     half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
     return mean, mean - half, mean + half
+
+
+def replay_plain(folder: Path) -> tuple[float, str, list[float]] | None:
+    """Plain successive halving (`keep_overlaps=false`) replayed from a noise-rule search's
+    record: it promotes a subset of what the noise rule promoted, so every value it needs was
+    trained. Its epochs, chosen configuration and that configuration's test accuracies; None
+    where the record cannot answer."""
+    record = json.loads((folder / "search.json").read_text())
+    seeds = max(1, len(record["settings"]["seeds"]))
+    eta = record["settings"]["eta"]
+    epochs, previous, alive = 0.0, 0, None
+    for rung in record["brackets"][0]["rungs"]:
+        values = {st["config"]: st["values"] for st in rung["standings"]}
+        alive = list(values) if alive is None else alive
+        if not set(alive) <= set(values):
+            return None
+        epochs += len(alive) * seeds * (rung["budget"] - previous)
+        previous = rung["budget"]
+        ranked = halving.promote({c: values[c] for c in alive}, eta, keep_overlaps=False)
+        if rung is record["brackets"][0]["rungs"][-1]:
+            best = max(alive, key=lambda c: (statistics.mean(values[c]), c))
+            test = [runfolder.read_summary(folder / name)["test_acc"]
+                    for name in rung["runs"][best]]
+            return epochs, best, test
+        alive = [st.config for st in ranked if st.kept]
+    return None
 
 
 def main() -> None:
@@ -162,6 +188,14 @@ def main() -> None:
               f"{train:8.0f} {train / grid_train:6.2f} "
               f"{seconds:7.0f} {seconds / grid_seconds:6.2f}  "
               f"{dict(zip(SPACE_KEYS, config, strict=True))}: {value:.4f} ({where})")
+    plain = replay_plain(out / "halving")
+    if plain is not None:
+        epochs, config, test = plain
+        value = statistics.mean(test)
+        where = "inside" if low <= value <= high else ("above" if value > high else "below")
+        print(f"plain successive halving (keep_overlaps=false), replayed from the halving "
+              f"runs: {epochs:.0f} epochs ({epochs / grid_epochs:.2f} of the grid); chose "
+              f"{config}: {value:.4f} ({where})")
     # A finalist continued rung by rung equals the grid's run of the same config from scratch.
     finals = by_configuration(results["halving"][0], args.max_budget)
     grid = by_configuration(grid_runs, args.max_budget)

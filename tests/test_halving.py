@@ -107,6 +107,11 @@ def test_a_configuration_whose_seeds_overlap_the_cut_is_kept_rather_than_dropped
     assert standings["noisy"].error == pytest.approx(0.1 / 3 ** 0.5)
 
 
+def test_without_keep_overlaps_a_noisy_configuration_below_the_cut_is_dropped():
+    values = {"best": [0.89, 0.90, 0.91], "noisy": [0.78, 0.88, 0.98], "tied": [0.9, 0.9, 0.9]}
+    assert kept(promote(values, eta=3, keep_overlaps=False)) == ["best", "tied"]
+
+
 def test_with_one_seed_overlap_is_only_a_tie():
     standings = promote({"a": [0.9], "b": [0.89], "c": [0.5]}, eta=3)
     assert kept(standings) == ["a"]

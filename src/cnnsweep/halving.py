@@ -154,9 +154,11 @@ def keep_count(n: int, eta: int) -> int:
     return max(1, n // eta)
 
 
-def promote(values: Mapping[str, Sequence[float]], eta: int) -> list[Standing]:
+def promote(values: Mapping[str, Sequence[float]], eta: int,
+            keep_overlaps: bool = True) -> list[Standing]:
     """Each configuration's standing at a rung, best first (the rule: module docstring).
-    `values` maps a configuration to its seeds' metric values (NaN: no value)."""
+    `values` maps a configuration to its seeds' metric values (NaN: no value). Without
+    `keep_overlaps`, plain successive halving: the top k and ties only."""
     standings = [Standing(c, tuple(float(v) for v in vs), False, "") for c, vs in values.items()]
     ranked = sorted((s for s in standings if s.complete), key=lambda s: (-s.mean, s.config))
     missing = sorted((s for s in standings if not s.complete), key=lambda s: s.config)
@@ -168,7 +170,7 @@ def promote(values: Mapping[str, Sequence[float]], eta: int) -> list[Standing]:
             reason, kept = f"top {k} of {len(standings)}", True
         elif s.mean == cut.mean:
             reason, kept = "tied with the cut", True
-        elif len(s.values) > 1 and s.high >= cut.low:
+        elif keep_overlaps and len(s.values) > 1 and s.high >= cut.low:
             reason, kept = (f"overlaps the cut within the seeds' noise ({s.mean:.4f} ± "
                             f"{s.error:.4f} vs {cut.mean:.4f} ± {cut.error:.4f})"), True
         else:

@@ -140,8 +140,9 @@ class Search:
         return (f"{kind} by {self.metric} (validation; the test set never chose): at each "
                 f"rung the best 1/{s['eta']} of the configurations, ranked by their mean over "
                 "the seeds, continue from their checkpoints to the next budget; a tie with the "
-                "cut, or a mean ± one standard error over the seeds that overlaps the cut "
-                "configuration's, keeps a configuration rather than dropping it on noise. "
+                + ("cut, or a mean ± one standard error over the seeds that overlaps the cut "
+                   "configuration's, keeps a configuration rather than dropping it on noise. "
+                   if s.get("keep_overlaps", True) else "cut keeps a configuration too. ") +
                 f"The settings table gives each configuration's {FINAL_BUDGET}; the verdict "
                 f"compares only those that reached {self.budget_key}={self.max_budget}. The "
                 "figures above show each configuration at its final budget (a stopped one's "

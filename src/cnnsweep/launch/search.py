@@ -63,6 +63,7 @@ class SearchSettings:
     sampler: str = "random"
     seed: int = 0
     batch_size: int | None = None  # single-rung brackets: configurations asked per batch
+    keep_overlaps: bool = True  # keep a configuration within the seeds' noise of the cut
 
     def check(self) -> None:
         halving.check_metric(self.metric)
@@ -230,6 +231,7 @@ class Search:
                          "max_budget": s.max_budget, "eta": s.eta, "brackets": s.brackets,
                          "metric": s.metric, "n_trials": s.n_trials, "sampler": s.sampler,
                          "seed": s.seed, "batch_size": s.batch_size,
+                         "keep_overlaps": s.keep_overlaps,
                          "space": {d.key: d.values if d.values is not None else
                                    {"low": d.low, "high": d.high, "log": d.log}
                                    for d in space.dimensions},
@@ -278,7 +280,8 @@ class Search:
         for i, budget in enumerate(bracket.budgets):
             last = i == len(bracket.budgets) - 1
             values, runs = self._rung(alive, budget)
-            standings = halving.promote(values, self.settings.eta) if not last else [
+            standings = halving.promote(values, self.settings.eta,
+                                        self.settings.keep_overlaps) if not last else [
                 halving.Standing(c, tuple(v), False, "full budget")
                 for c, v in values.items()]
             entry["rungs"].append({
