@@ -115,7 +115,7 @@ def test_a_worker_killed_mid_rung_loses_only_its_run_and_the_rerun_finishes_the_
 @pytest.mark.parametrize(("extra", "message"), [
     (["hydra.sweeper.metric=test_acc"], "must not choose by the test set"),
     (["dataset.validation_fraction=0"], "metric=val_acc needs a validation set"),
-    (["trainer.epochs=2"], "trainer.epochs is the search's budget"),
+    (["trainer.epochs=2"], "trainer.epochs=2 is the search's budget"),
     (["hydra.sweeper.brackets=5"], "brackets=5: between 1"),
     (["optimizer.lr=interval(0.001,0.1)"], "set hydra.sweeper.n_trials"),
 ])
@@ -161,3 +161,16 @@ def test_rungs_through_submitit_and_ray_make_the_same_promotions(reference, tmp_
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert decisions(tmp_path / "s") == decisions(reference)
     assert outputs(tmp_path / "s") == outputs(reference)
+
+
+@pytest.mark.slow
+def test_a_one_rung_search_takes_its_budget_from_the_command_line(tmp_path):
+    """`trainer.epochs=N` given to a plain search (min_budget == max_budget) is its budget, as
+    it would be for the basic sweeper; a search with rungs refuses it (above)."""
+    proc = run_py("-m", "hydra/sweeper=halving", "hydra.sweeper.min_budget=3",
+                  "hydra.sweeper.max_budget=3", "optimizer.lr=0.01,0.001", *DATA,
+                  "trainer.epochs=1", "hydra/launcher=basic", "hydra.sweep.dir=s", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((tmp_path / "s" / halving.RECORD).read_text())
+    assert (record["settings"]["min_budget"], record["settings"]["max_budget"]) == (1, 1)
+    assert sorted(s["epochs"] for s in summaries(tmp_path / "s").values()) == [1, 1]

@@ -21,6 +21,7 @@ rung with runs that have no result stops the search with the command that finish
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -94,6 +95,7 @@ class Space:
     dimensions: list[Dimension]
     fixed: list[str]  # overrides every job carries
     seeds: list[str]  # "seed=0", ... ([]: the config's seed)
+    budget: int | None = None  # the budget key given on the command line (one-rung searches)
 
     @property
     def is_grid(self) -> bool:
@@ -111,13 +113,17 @@ def parse_space(params: dict[str, str], arguments: list[str], budget_key: str) -
     for override in OverridesParser.create().parse_overrides(lines):
         parsed[override.get_key_element()] = override
     dimensions, fixed, seeds = [], [], []
+    budget = None
     for key, override in parsed.items():
         bare = runfolder.override_key(key)
         if bare == budget_key:
-            raise ValueError(f"{key} is the search's budget: the sweeper sets it per rung "
-                             "(hydra.sweeper.min_budget/max_budget); remove it from the "
-                             "command line and the params")
-        if not override.is_sweep_override():
+            value = override.value()
+            if override.is_sweep_override() or not isinstance(value, int):
+                raise ValueError(f"{key} is the search's budget: the sweeper sets it per rung "
+                                 "(hydra.sweeper.min_budget/max_budget); remove it from the "
+                                 "command line and the params")
+            budget = value  # a one-rung search may take it from there (`sweep`)
+        elif not override.is_sweep_override():
             fixed.append(f"{key}={override.get_value_element_as_str()}")
         elif bare == "seed":
             if not override.is_discrete_sweep():
@@ -131,7 +137,7 @@ def parse_space(params: dict[str, str], arguments: list[str], budget_key: str) -
             integer = isinstance(interval.start, int) and isinstance(interval.end, int)
             dimensions.append(Dimension(key, None, float(interval.start), float(interval.end),
                                         "log" in interval.tags, integer))
-    return Space(dimensions, fixed, seeds)
+    return Space(dimensions, fixed, seeds, budget)
 
 
 def _label(overrides: list[str]) -> str:
@@ -371,6 +377,14 @@ def sweep(sweeper: Any, arguments: list[str]) -> dict[str, Any]:
     try:
         settings.check()
         space = parse_space(settings.params, arguments, settings.budget)
+        if space.budget is not None:  # `trainer.epochs=20` given to a search
+            if settings.min_budget != settings.max_budget:
+                raise ValueError(f"{settings.budget}={space.budget} is the search's budget: "
+                                 "the sweeper sets it per rung (hydra.sweeper.min_budget/"
+                                 "max_budget); remove it from the command line")
+            # a one-rung search trains every trial to it: it is the budget
+            settings = dataclasses.replace(settings, min_budget=space.budget,
+                                           max_budget=space.budget)
         probe = Search(settings, space, None, Path(config.hydra.sweep.dir))
     except (ValueError, ImportError) as exc:
         fail_before_training(str(exc))
