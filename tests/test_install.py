@@ -29,6 +29,9 @@ def installed(tmp_path_factory) -> Path:
     names = zipfile.ZipFile(wheel).namelist()
     assert "cnnsweep/conf/config.yaml" in names and "cnnsweep/builtin/sweep/example.yaml" in names
     assert any(n.endswith("licenses/LICENSE") for n in names)
+    # the halving sweeper: its plugin class where Hydra scans, and its config group
+    assert "hydra_plugins/cnnsweep_halving/halving_sweeper.py" in names
+    assert "cnnsweep/conf/hydra/sweeper/halving.yaml" in names
     subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True, timeout=300)
     purelib = subprocess.run([str(root / "venv" / "bin" / "python"), "-c",
                               "import sysconfig; print(sysconfig.get_paths()['purelib'])"],

@@ -99,7 +99,9 @@ def test_every_sweep_runs_tiny_and_draws_its_figures(tmp_path, sweep):
         assert (tmp_path / "s" / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (tmp_path / "s" / f"{figure}.pdf").read_bytes()[:5] == b"%PDF-"
     html = (tmp_path / "s" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == len(expected_figures(sweep))
+    searched = (tmp_path / "s" / "search.json").is_file()  # the halving sweeper's rung figure
+    assert searched == ("halving" in (REPO / "sweeps" / f"{sweep}.yaml").read_text())
+    assert html.count("data:image/png;base64,") == len(expected_figures(sweep)) + searched
 
 
 @pytest.mark.parametrize(("override", "message"), [

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cnnsweep import plots
+from cnnsweep import plots, search_report
 from cnnsweep.compare_options import CompareOptions, default_figures
 from cnnsweep.document import (
     Code,
@@ -279,6 +279,9 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
     """
     comparison = resolve(paths, results, **options)
     results, o = comparison.results, comparison.options
+    search = search_report.read(paths)  # a halving search: each configuration at its end
+    if search is not None:
+        results = search.final_runs(results)
     out_dir = output_folder(paths, comparison, out)
     out_dir.mkdir(parents=True, exist_ok=True)
     averaged = _and(results.pooled)
@@ -300,16 +303,20 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
 
     ctx = plots.figure_context(results, o)
     figures = plots.FigureJobs(o.figures, results, ctx, out_dir, helper)
-    table = settings_table(results, o.metric)
+    table = settings_table(results, o.metric) if search is None else \
+        search.settings_table(results, o.metric)
     results.table().to_csv(out_dir / "runs.csv", index=False)
     table.to_csv(out_dir / "settings.csv", index=False)
     flagged = not_learned(results, o.metric)
-    shown = _settings_for_people(table, results.varying, o.metric, flagged)
+    shown = _settings_for_people(table, results.varying + ([search_report.FINAL_BUDGET] if
+                                 search else []), o.metric, flagged)
     write_latex(paper_table(shown, o.metric), out_dir / "settings.tex")
     drawn = figures.finish()
 
     doc = Document(f"cnnsweep comparison: {', '.join(str(p) for p in paths)}")
-    found = verdict(table, o.metric, results.spread_label(blocks=True),
+    ranked = table if search is None else search.finalists(table)  # the full budget's only
+    found = verdict(ranked, o.metric, results.spread_label(blocks=True),
+                    None if search else  # a search's runs are not a grid to add seeds to
                     lambda seeds, settings: add_seeds_command(results, seeds, settings),
                     averaged)
     doc.add(Paragraph(found.text))
@@ -337,6 +344,8 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
     doc.add(Paragraph(" ".join(facts)), Heading(f"Settings by {o.metric}"),
             Table(shown, sortable=True), Heading("Figures"))
     doc.add(*(Image(f.files["png"], f.caption, f.note) for f in drawn))
+    if search is not None:
+        doc.add(*search.section(results, out_dir, page_of(o.size), o.formats))
     doc.add(Heading("All runs"), Table(runs_table(results, o.metric), sortable=True))
     failed = results.runs[results.runs["status"] != Status.OK]
     if not failed.empty:

@@ -31,7 +31,7 @@ def explain(exc: BaseException) -> str | None:
 
 # Launcher and sweeper plugins live in optional extras; a missing one names its extra.
 EXTRAS = {"hydra/launcher/ray": "ray", "hydra/launcher/submitit": "slurm",
-          "hydra/launcher/slurm": "slurm", "hydra/sweeper/optuna": "search"}
+          "hydra/launcher/slurm": "slurm", "hydra/sweeper/optuna": "optuna-sweeper"}
 
 
 def _override_error(override: str, exc: BaseException) -> str:

@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 def expected_runs(sweeper: dict, task_overrides: list[str]) -> list[str] | int | None:
     """The run folder names a multirun will create (Hydra's basic sweeper: the product of the
     sweep file's params and the command line's, the command line winning a key), or only their
-    number (an optimizing sweeper's `n_trials`), or None when that cannot be told."""
+    number (an optimizing sweeper's `n_trials`), or None when that cannot be told (the
+    halving sweeper's runs depend on its promotions, and a sampler may repeat a trial)."""
+    if str(sweeper.get("_target_", "")).endswith("HalvingSweeper"):
+        return None
     if sweeper.get("n_trials"):
         return int(sweeper["n_trials"])
     if not str(sweeper.get("_target_", "")).endswith("BasicSweeper"):

@@ -1,0 +1,271 @@
+"""The report of a halving / Hyperband search (a sweep folder holding the sweeper's record,
+`search.json`): each configuration counted once at its final budget, the verdict over the
+configurations that reached the full budget only, the rung figure, the finalists' test accuracy
+(reported once, here), and the compute the search used against the full grid's.
+
+Analysis side: reads the record and the run folders, never Hydra or the engine."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from cnnsweep import runfolder
+from cnnsweep.document import Block, Heading, Image, Paragraph, Table
+from cnnsweep.figures.style import (
+    CHAR_WIDTH,
+    OKABE_ITO,
+    Page,
+    drawing,
+    figure_legend,
+    grid,
+    save,
+)
+from cnnsweep.halving import RECORD
+from cnnsweep.results import Results
+from cnnsweep.stats import estimate, settings_table
+
+FINAL_BUDGET = "final budget"
+
+
+@dataclass
+class Configuration:
+    label: str
+    bracket: int
+    path: list[tuple[int, float]]  # (budget, mean over seeds) at each rung it trained
+    runs: list[str]  # its run folders at its final budget (one per seed)
+    stopped: bool  # ended before the bracket's full budget
+
+    @property
+    def final_budget(self) -> int:
+        return self.path[-1][0]
+
+
+class Search:
+    def __init__(self, record: dict, sweep_dir: Path) -> None:
+        self.record, self.sweep_dir = record, sweep_dir
+        settings = record["settings"]
+        self.budget_key: str = settings["budget"]
+        self.max_budget: int = settings["max_budget"]
+        self.metric: str = settings["metric"]
+        self.configurations: dict[tuple[int, str], Configuration] = {}
+        for bracket in record["brackets"]:
+            for rung in bracket["rungs"]:
+                for s in rung["standings"]:
+                    key = (bracket["index"], s["config"])
+                    c = self.configurations.setdefault(
+                        key, Configuration(s["config"], bracket["index"], [], [], False))
+                    c.path.append((rung["budget"], s["mean"]))
+                    c.runs = rung["runs"][s["config"]]
+                    c.stopped = not s["kept"] and rung["budget"] != bracket["budgets"][-1]
+
+    @property
+    def brackets(self) -> list[int]:
+        return sorted({c.bracket for c in self.configurations.values()})
+
+    def final_runs(self, results: Results) -> Results:
+        """The runs at each configuration's final budget (a promoted configuration's shorter
+        runs are the first part of its longer one), compared without the budget key."""
+        final = {name for c in self.configurations.values() for name in c.runs}
+        budget = {name: c.final_budget for c in self.configurations.values() for name in c.runs}
+        runs = results.runs[results.runs["run"].isin(final)].copy()
+        runs[FINAL_BUDGET] = runs["run"].map(budget)
+        keys = [k for k in results.varying if k != self.budget_key]
+        candidates = [k for k in results.candidates if k != self.budget_key]
+        return Results(runs, keys, keys, candidates, None, results.duplicates,
+                       results.conflicts).by(None)
+
+    def settings_table(self, results: Results, metric: str) -> pd.DataFrame:
+        """The settings at the full budget ranked and tested among themselves, then those
+        stopped earlier (their value at the rung they stopped, no rank), with each one's
+        final budget."""
+        full = results.runs[FINAL_BUDGET] == self.max_budget
+        parts = []
+        for mask in (full, ~full):
+            part = Results(results.runs[mask], results.varying, results.default_keys,
+                           results.candidates)
+            table = settings_table(part, metric)
+            budgets = results.runs[mask].groupby("setting")[FINAL_BUDGET].max()
+            table[FINAL_BUDGET] = table["setting"].map(budgets)
+            if mask is not full:
+                table = table.sort_values([FINAL_BUDGET, "mean"], ascending=False)
+                table[["rank", "p_vs_best", "p_vs_best_holm", "distinguishable",
+                       "could_be_best"]] = pd.NA
+            parts.append(table)
+        return pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
+
+    def finalists(self, table: pd.DataFrame) -> pd.DataFrame:
+        return table[table[FINAL_BUDGET] == self.max_budget].reset_index(drop=True)
+
+    def compute(self) -> dict[str, float]:
+        """What every run of the folder trained, each counting only what it added to the run it
+        continued (`added`), against the full grid at the maximum budget."""
+        trained, seconds, train_seconds = added(self.sweep_dir, self.budget_key)
+        seeds = max(1, len(self.record["settings"]["seeds"]))
+        configurations = len(self.configurations)
+        full = configurations * seeds * self.max_budget
+        return {"trained": trained, "full": full, "seconds": seconds,
+                "train_seconds": train_seconds, "configurations": configurations,
+                "seeds": seeds, "elapsed": float(self.record.get("seconds") or 0.0)}
+
+    def compute_sentence(self) -> str:
+        c = self.compute()
+        unit = "epochs" if self.budget_key == "trainer.epochs" else "iterations"
+        ratio = c["trained"] / c["full"] if c["full"] else float("nan")
+        estimate_full = c["train_seconds"] / c["trained"] * c["full"] if c["trained"] else 0.0
+        return (f"Compute: {c['trained']:.0f} {unit} trained in all ({c['configurations']} "
+                f"configurations, {c['seeds']} seed(s) each; a promoted run counts only the "
+                f"{unit} it added to the run it continued), against {c['full']:.0f} for every "
+                f"configuration at {self.budget_key}={self.max_budget}: {ratio:.0%} of the full "
+                f"grid. Training took {c['train_seconds']:.0f} s summed over runs, "
+                f"{c['seconds']:.0f} s with each run's start-up and final evaluation (the full "
+                f"grid, at the same training seconds per {unit[:-1]}: about "
+                f"{estimate_full:.0f} s of training); the search's last launch ran "
+                f"{c['elapsed']:.0f} s.")
+
+    def rule_sentence(self) -> str:
+        s = self.record["settings"]
+        if s["min_budget"] == s["max_budget"]:
+            return (f"A plain search ({s['sampler']} sampler, seed {s['seed']}): every "
+                    f"configuration trained to {self.budget_key}={self.max_budget}, none "
+                    f"stopped early; chosen by {self.metric} (validation; the test set never "
+                    "chose).")
+        kind = "Successive halving" if s["brackets"] == 1 else f"Hyperband ({s['brackets']} " \
+            "brackets)"
+        return (f"{kind} by {self.metric} (validation; the test set never chose): at each "
+                f"rung the best 1/{s['eta']} of the configurations, ranked by their mean over "
+                "the seeds, continue from their checkpoints to the next budget; a tie with the "
+                + ("cut, or a mean ± one standard error over the seeds that overlaps the cut "
+                   "configuration's, keeps a configuration rather than dropping it on noise. "
+                   if s.get("keep_overlaps", True) else "cut keeps a configuration too. ") +
+                f"The settings table gives each configuration's {FINAL_BUDGET}; the verdict "
+                f"compares only those that reached {self.budget_key}={self.max_budget}. The "
+                "figures above show each configuration at its final budget (a stopped one's "
+                "curves end where it stopped; its heat-map cell is its value there).")
+
+    def finalists_table(self, results: Results) -> pd.DataFrame:
+        """The finalists' test accuracy, reported once: mean ± 95% CI over their seeds."""
+        runs = results.ok[results.ok[FINAL_BUDGET] == self.max_budget]
+        rows = []
+        for setting, group in runs.groupby("setting", sort=False):
+            val = estimate(group[self.metric].to_numpy(dtype=float))
+            test = estimate(group["test_acc"].to_numpy(dtype=float))
+            low, high = test.interval()
+            rows.append({"setting": setting, f"{self.metric} mean": val.mean,
+                         "test_acc mean": test.mean,
+                         "test_acc 95% CI": "" if test.n < 2 else f"[{low:.4f}, {high:.4f}]",
+                         "n": test.n})
+        table = pd.DataFrame(rows)
+        return table.sort_values(f"{self.metric} mean", ascending=False) if rows else table
+
+    def rung_data(self) -> pd.DataFrame:
+        """One row per configuration and rung: bracket, configuration, budget, mean value,
+        whether it went on, and its fate (finalist or stopped at its last rung)."""
+        rows = []
+        for c in self.configurations.values():
+            fate = "stopped" if c.stopped else "finalist"
+            for i, (budget, value) in enumerate(c.path):
+                rows.append({"bracket": c.bracket, "config": c.label, "budget": budget,
+                             "value": value, "last": i == len(c.path) - 1, "fate": fate})
+        return pd.DataFrame(rows)
+
+    def draw_rungs(self, out_dir: Path, page: Page, formats: Sequence[str]) -> dict[str, Path]:
+        data = self.rung_data()
+        with drawing(page):
+            # best final value first: the palette's eight colours go to the best eight
+            ends = data[(data["fate"] == "finalist") & data["last"]]
+            finalists = list(ends.sort_values(["value", "config"], ascending=[False, True])
+                             ["config"].drop_duplicates())
+            names = [*finalists, "stopped (x: its last rung)"]
+            entry = (max(map(len, names)) * CHAR_WIDTH + 4) * page.small / 72
+            rows = math.ceil(len(names) / max(1, int(page.width * 0.95 // entry)))
+            fig, axes = grid(len(self.brackets), page, aspect=0.6,
+                             extra_height=rows * page.small * 1.5 / 72 + 0.2)
+            colours = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(finalists)}
+            for ax, bracket in zip(axes, self.brackets, strict=True):
+                part = data[data["bracket"] == bracket]
+                for config, path in part.groupby("config", sort=True):
+                    path = path.sort_values("budget")
+                    finalist = path["fate"].iloc[0] == "finalist"
+                    colour = colours.get(config, "0.6")
+                    ax.plot(path["budget"], path["value"], color=colour,
+                            lw=1.6 if finalist else 0.8, alpha=1.0 if finalist else 0.7,
+                            zorder=3 if finalist else 2, marker="o", ms=3)
+                    end = path.iloc[-1]
+                    if not finalist:
+                        ax.plot([end["budget"]], [end["value"]], marker="x", color="0.35",
+                                ms=5, ls="none", zorder=2)
+                budgets = sorted(part["budget"].unique())
+                ax.set_xscale("log")
+                ax.set_xticks(budgets, [str(b) for b in budgets])
+                ax.minorticks_off()
+                ax.set_xlabel(self.budget_key)
+                ax.set_ylabel(f"{self.metric} (mean over seeds)")
+                ax.grid(alpha=0.3)
+                if len(self.brackets) > 1:
+                    ax.set_title(f"bracket {bracket + 1}")
+            handles = [axes[0].plot([], [], color=colours[c], lw=1.6)[0] for c in finalists]
+            handles.append(axes[0].plot([], [], color="0.6", marker="x", lw=0.8,
+                                        mec="0.35")[0])
+            figure_legend(fig, handles, names, page)
+            return save(fig, out_dir, "rungs", formats, page)
+
+    def section(self, results: Results, out_dir: Path, page: Page,
+                formats: Sequence[str]) -> list[Block]:
+        files = self.draw_rungs(out_dir, page, formats)
+        note = ("Each line is one configuration's mean over its seeds at each rung it "
+                "trained to; coloured lines reached the full budget, grey ones stopped at the "
+                "rung marked x.")
+        blocks: list[Block] = [
+            Heading("Search"), Paragraph(self.rule_sentence()),
+            Paragraph(self.compute_sentence()),
+            Image(files["png"], f"{self.metric} at each rung", note)]
+        finalists = self.finalists_table(results)
+        if not finalists.empty:
+            blocks += [Paragraph("The finalists' test accuracy (on all test images at the end, "
+                                 "reported once; it chose nothing):"), Table(finalists)]
+        return blocks
+
+
+def read(paths: Sequence[str | Path]) -> Search | None:
+    """The search of a single sweep folder that holds the sweeper's record; None otherwise."""
+    if len(paths) != 1:
+        return None
+    path = Path(paths[0]) / RECORD
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("sweeper") != "halving":
+        return None
+    return Search(record, Path(paths[0]))
+
+
+def added(sweep_dir: Path, budget_key: str = "trainer.epochs") -> tuple[float, float, float]:
+    """(epochs or iterations trained, wall seconds, training seconds) summed over the runs of
+    a sweep folder that ended with a result. A run that extended another (a promotion) counts
+    only what it added: its budget and training seconds less the continued run's (a summary's
+    `train_seconds` runs on from the checkpoint's); one that continued its own checkpoint after
+    a stop counts all it trained, its stopped attempt's part included."""
+    per_epoch = budget_key == "trainer.epochs"
+    unit = "epochs" if per_epoch else "iterations"
+    summaries = {d.name: runfolder.read_summary(d) or {} for d in
+                 runfolder.started_runs(sweep_dir)}
+    trained = seconds = train_seconds = 0.0
+    for name, s in summaries.items():
+        if s.get("status") not in ("ok", "diverged"):
+            continue
+        chain = s.get("continued_from") or []
+        last = chain[-1] if chain else {}
+        extended = chain and last.get("run") != name  # another run's checkpoint, not its own
+        earlier = summaries.get(last.get("run"), {}) if extended else {}
+        start = last.get("epoch" if per_epoch else "iteration") or 0 if extended else 0
+        trained += (s.get(unit) or 0) - start
+        seconds += s.get("wall_seconds") or 0.0
+        train_seconds += (s.get("train_seconds") or 0.0) - (earlier.get("train_seconds") or 0.0)
+    return trained, seconds, train_seconds

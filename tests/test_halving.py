@@ -1,0 +1,176 @@
+"""Successive halving's schedule and promotion rule (cnnsweep.halving) on constructed values:
+rungs, Hyperband's brackets, ties, seeds, eta, configurations without a value, and reading a
+rung's value from epochs.csv."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+
+from cnnsweep import halving
+from cnnsweep.halving import Bracket, brackets, metric_at, promote, rung_budgets
+
+NAN = math.nan
+
+
+def kept(standings) -> list[str]:
+    return [s.config for s in standings if s.kept]
+
+
+@pytest.mark.parametrize(("low", "high", "eta", "budgets"), [
+    (1, 9, 3, [1, 3, 9]), (1, 27, 3, [1, 3, 9, 27]), (1, 10, 3, [1, 3, 10]),
+    (2, 8, 2, [2, 4, 8]), (5, 5, 3, [5]), (1, 2, 3, [2]), (100, 900, 3, [100, 300, 900]),
+])
+def test_rungs_divide_the_maximum_budget_by_eta(low, high, eta, budgets):
+    assert rung_budgets(low, high, eta) == budgets
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((1, 9, 1), "eta=1"), ((3, 1, 3), "min_budget=3, max_budget=1"), ((0, 9, 3), "min_budget=0"),
+])
+def test_a_bad_schedule_is_named(args, message):
+    with pytest.raises(ValueError, match=message):
+        rung_budgets(*args)
+
+
+def test_one_bracket_is_successive_halving_over_the_whole_grid():
+    assert brackets(1, 9, 3, 1, total=27) == [Bracket(0, (1, 3, 9), 27)]
+
+
+def test_hyperband_splits_a_grid_in_its_proportions_and_starts_later_brackets_later():
+    found = brackets(1, 9, 3, 3, total=27)
+    assert [b.budgets for b in found] == [(1, 3, 9), (3, 9), (9,)]
+    # eta^s / (s + 1): 9/3, 3/2, 1/1 → 27 × (3, 1.5, 1) / 5.5, rounded by largest remainders
+    assert [b.size for b in found] == [15, 7, 5]
+    assert sum(b.size for b in found) == 27
+
+
+def test_hyperband_on_a_sampled_space_sizes_later_brackets_from_the_first():
+    assert [b.size for b in brackets(1, 9, 3, 3, first_size=27)] == [27, 14, 9]
+    # Li et al.'s R = 27, eta = 3 brackets start 27, 12, 6, 4 configurations: the same ratios
+    assert [b.size for b in brackets(1, 27, 3, 4, first_size=27)] == [27, 12, 6, 4]
+
+
+def test_more_brackets_than_rungs_or_than_configurations_is_refused():
+    with pytest.raises(ValueError, match=r"brackets=4: between 1 .* and 3"):
+        brackets(1, 9, 3, 4, total=27)
+    with pytest.raises(ValueError, match="2 configurations cannot fill 3 brackets"):
+        brackets(1, 9, 3, 3, total=2)
+
+
+def test_a_rung_keeps_the_best_third_by_value():
+    values = {f"c{i}": [0.1 * i] for i in range(9)}
+    standings = promote(values, eta=3)
+    assert kept(standings) == ["c8", "c7", "c6"]
+    assert [s.config for s in standings] == [f"c{i}" for i in range(8, -1, -1)]  # best first
+    assert standings[3].reason == "below the cut (0.6000)"
+
+
+@pytest.mark.parametrize(("n", "eta", "k"), [(9, 3, 3), (8, 3, 2), (2, 3, 1), (8, 2, 4),
+                                             (27, 3, 9), (1, 3, 1)])
+def test_eta_sets_how_many_are_kept_at_least_one(n, eta, k):
+    values = {f"c{i:02d}": [i / 100] for i in range(n)}
+    assert len(kept(promote(values, eta))) == k
+
+
+def test_a_tie_at_the_cut_keeps_every_tied_configuration_whatever_their_order():
+    values = {"a": [0.9], "b": [0.8], "c": [0.8], "d": [0.7], "e": [0.6], "f": [0.5]}
+    for _ in range(5):
+        items = list(values.items())
+        random.Random(_).shuffle(items)
+        standings = promote(dict(items), eta=3)  # k = 2: a, and b or c; both are kept
+        assert sorted(kept(standings)) == ["a", "b", "c"]
+        assert {s.config: s.reason for s in standings}["c"] == "tied with the cut"
+
+
+def test_seeds_rank_by_their_mean():
+    values = {"steady": [0.80, 0.80, 0.80], "lucky": [0.95, 0.60, 0.61],
+              "low": [0.5, 0.5, 0.5]}
+    standings = promote(values, eta=3)
+    assert [s.config for s in standings] == ["steady", "lucky", "low"]  # 0.80 > 0.72 > 0.5
+    assert standings[0].mean == pytest.approx(0.80)
+
+
+def test_a_configuration_whose_seeds_overlap_the_cut_is_kept_rather_than_dropped_on_noise():
+    values = {"best": [0.89, 0.90, 0.91],  # the cut: 0.90 ± 0.0058 (one standard error)
+              "noisy": [0.78, 0.88, 0.98],  # 0.88 ± 0.0577: reaches into the cut's interval
+              "clear": [0.83, 0.84, 0.85],  # 0.84 ± 0.0058: below it, beyond the noise
+              "spread": [0.80, 0.85, 0.90]}  # 0.85 ± 0.0289: its range reaches 0.90, but a
+    standings = {s.config: s for s in promote(values, eta=4)}  # range is not its mean's error
+    assert [c for c, s in standings.items() if s.kept] == ["best", "noisy"]
+    assert standings["noisy"].reason == ("overlaps the cut within the seeds' noise (0.8800 ± "
+                                         "0.0577 vs 0.9000 ± 0.0058)")
+    assert standings["clear"].reason == "below the cut (0.9000)"
+    assert standings["noisy"].error == pytest.approx(0.1 / 3 ** 0.5)
+
+
+def test_without_keep_overlaps_a_noisy_configuration_below_the_cut_is_dropped():
+    values = {"best": [0.89, 0.90, 0.91], "noisy": [0.78, 0.88, 0.98], "tied": [0.9, 0.9, 0.9]}
+    assert kept(promote(values, eta=3, keep_overlaps=False)) == ["best", "tied"]
+
+
+def test_with_one_seed_overlap_is_only_a_tie():
+    standings = promote({"a": [0.9], "b": [0.89], "c": [0.5]}, eta=3)
+    assert kept(standings) == ["a"]
+
+
+def test_a_configuration_without_a_value_is_never_promoted_and_ranks_last():
+    values = {"diverged": [NAN], "half": [0.99, NAN], "ok": [0.5], "worse": [0.4]}
+    standings = promote(values, eta=2)  # k = 2, but only two have every value
+    assert kept(standings) == ["ok", "worse"]
+    assert [s.config for s in standings][-2:] == ["diverged", "half"]
+    assert standings[-1].reason == "no value at this rung (diverged or failed)"
+    assert math.isnan(standings[-1].mean)
+
+
+def test_no_configuration_with_a_value_promotes_none():
+    assert kept(promote({"a": [NAN], "b": [NAN]}, eta=3)) == []
+
+
+def write_epochs(run_dir, rows):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["epoch,iteration,train_acc,test_acc,val_acc,seconds,train_sample,test_sample"]
+    lines += [f"{e},{it},0.5,0.99,{v},1.0,100,100" for e, it, v in rows]
+    (run_dir / "epochs.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_the_value_at_a_rung_is_read_from_epochs_csv_at_its_budget(tmp_path):
+    write_epochs(tmp_path / "r", [(0, 0, 0.1), (1, 10, 0.5), (2, 20, 0.6), (3, 30, 0.7)])
+    assert metric_at(tmp_path / "r", "val_acc", "trainer.epochs", 2) == 0.6
+    assert metric_at(tmp_path / "r", "val_acc", "trainer.epochs", 9) == 0.7
+    assert metric_at(tmp_path / "r", "val_acc", "trainer.max_iterations", 25) == 0.6
+    assert math.isnan(metric_at(tmp_path / "missing", "val_acc", "trainer.epochs", 1))
+    write_epochs(tmp_path / "noval", [(0, 0, ""), (1, 10, "")])
+    assert math.isnan(metric_at(tmp_path / "noval", "val_acc", "trainer.epochs", 1))
+
+
+@pytest.mark.parametrize(("metric", "message"), [
+    ("test_acc", "must not choose by the test set"),
+    ("best_test_acc", "must not choose by the test set"),
+    ("train_acc", "ranks by one of val_acc"),
+])
+def test_a_search_by_a_test_or_unknown_metric_is_refused(metric, message):
+    with pytest.raises(ValueError, match=message):
+        halving.check_metric(metric)
+    halving.check_metric("val_acc")
+
+
+def test_compute_counts_what_each_run_added_to_the_run_it_continued(tmp_path):
+    from cnnsweep.search_report import added
+
+    def run(name, epochs, train_seconds, chain=()):
+        (tmp_path / name / ".hydra").mkdir(parents=True)
+        (tmp_path / name / ".hydra" / "config.yaml").write_text("{}\n")
+        (tmp_path / name / "summary.json").write_text(json.dumps({
+            "status": "ok", "run": name, "epochs": epochs, "iterations": 10 * epochs,
+            "wall_seconds": 1.0, "train_seconds": train_seconds,
+            "continued_from": [{"run": r, "epoch": e, "iteration": 10 * e} for r, e in chain]}))
+
+    run("a1", 1, 2.0)
+    run("a3", 3, 5.0, [("a1", 1)])  # a promotion: added 2 epochs and 3 s
+    run("b2", 2, 4.0, [("b2", 1)])  # its own checkpoint after a kill: all of it counts
+    assert added(tmp_path) == (1 + 2 + 2, 3.0, 2.0 + 3.0 + 4.0)
+    assert added(tmp_path, "trainer.max_iterations")[0] == 10 + 20 + 20
