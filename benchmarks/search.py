@@ -67,17 +67,18 @@ def sweep(folder: Path, args: argparse.Namespace, *extra: str) -> float:
     return seconds
 
 
-def runs_of(folder: Path) -> list[dict]:
+def runs_of(folder: Path) -> list[runfolder.Summary]:
     return [s for d in runfolder.started_runs(folder)
             if (s := runfolder.read_summary(d)) is not None]
 
 
-def by_configuration(runs: list[dict], budget: int) -> dict[tuple, list[dict]]:
-    found: dict[tuple, list[dict]] = {}
+def by_configuration(runs: list[runfolder.Summary],
+                     budget: int) -> dict[tuple, list[runfolder.Summary]]:
+    found: dict[tuple, list[runfolder.Summary]] = {}
     for s in runs:
-        if s.get("status") != "ok" or s["config"]["trainer"]["epochs"] != budget:
+        if s.status != runfolder.Status.OK or s.config["trainer"]["epochs"] != budget:
             continue
-        flat = s["config"]
+        flat = s.config
         key = (flat["optimizer"]["lr"], flat["conv"]["filter_num"], flat["conv"]["filter_size"])
         found.setdefault(key, []).append(s)
     return found
@@ -87,8 +88,8 @@ def chosen(runs: list[dict], budget: int) -> tuple[tuple, list[float]]:
     """The configuration with the best mean validation accuracy at the full budget, and its
     seeds' test accuracies."""
     configs = by_configuration(runs, budget)
-    best = max(configs, key=lambda k: (statistics.mean(r["val_acc"] for r in configs[k]), k))
-    return best, [r["test_acc"] for r in configs[best]]
+    best = max(configs, key=lambda k: (statistics.mean(r.val_acc for r in configs[k]), k))
+    return best, [r.test_acc for r in configs[best]]
 
 
 def interval(values: list[float]) -> tuple[float, float, float]:
@@ -118,7 +119,7 @@ def replay_plain(folder: Path) -> tuple[float, str, list[float]] | None:
         ranked = halving.promote({c: values[c] for c in alive}, eta, keep_overlaps=False)
         if rung is record["brackets"][0]["rungs"][-1]:
             best = max(alive, key=lambda c: (statistics.mean(values[c]), c))
-            test = [runfolder.read_summary(folder / name)["test_acc"]
+            test = [runfolder.read_summary(folder / name).test_acc
                     for name in rung["runs"][best]]
             return epochs, best, test
         alive = [st.config for st in ranked if st.kept]
@@ -169,7 +170,7 @@ def main() -> None:
     best, best_test = chosen(grid_runs, args.max_budget)
     mean, low, high = interval(best_test)
     by_test = max(by_configuration(grid_runs, args.max_budget).items(),
-                  key=lambda kv: statistics.mean(r["test_acc"] for r in kv[1]))
+                  key=lambda kv: statistics.mean(r.test_acc for r in kv[1]))
     print(f"\ngrid: {grid_size} configurations, {args.seeds} seeds, {args.max_budget} "
           f"epochs; best by validation {dict(zip(SPACE_KEYS, best, strict=True))}: test_acc "
           f"{mean:.4f}, 95% CI [{low:.4f}, {high:.4f}]; best by test "
@@ -199,7 +200,7 @@ def main() -> None:
     # A finalist continued rung by rung equals the grid's run of the same config from scratch.
     finals = by_configuration(results["halving"][0], args.max_budget)
     grid = by_configuration(grid_runs, args.max_budget)
-    same = all(sorted(r["test_acc"] for r in runs) == sorted(r["test_acc"] for r in grid[k])
+    same = all(sorted(r.test_acc for r in runs) == sorted(r.test_acc for r in grid[k])
                for k, runs in finals.items())
     print(f"halving's finalists' test_acc equal the grid's from-scratch runs: {same}")
 

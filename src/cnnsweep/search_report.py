@@ -253,19 +253,19 @@ def added(sweep_dir: Path, budget_key: str = "trainer.epochs") -> tuple[float, f
     `train_seconds` runs on from the checkpoint's); one that continued its own checkpoint after
     a stop counts all it trained, its stopped attempt's part included."""
     per_epoch = budget_key == "trainer.epochs"
-    unit = "epochs" if per_epoch else "iterations"
-    summaries = {d.name: runfolder.read_summary(d) or {} for d in
+    summaries = {d.name: runfolder.read_summary(d) or runfolder.Summary() for d in
                  runfolder.started_runs(sweep_dir)}
     trained = seconds = train_seconds = 0.0
     for name, s in summaries.items():
-        if s.get("status") not in ("ok", "diverged"):
+        if s.status not in runfolder.ENDED_WITH_RESULT:
             continue
-        chain = s.get("continued_from") or []
-        last = chain[-1] if chain else {}
-        extended = chain and last.get("run") != name  # another run's checkpoint, not its own
-        earlier = summaries.get(last.get("run"), {}) if extended else {}
+        last = s.continued_from[-1] if s.continued_from else {}
+        extended = bool(last) and last.get("run") != name  # another run's checkpoint
+        earlier = summaries.get(last.get("run"), runfolder.Summary()) if extended \
+            else runfolder.Summary()
         start = last.get("epoch" if per_epoch else "iteration") or 0 if extended else 0
-        trained += (s.get(unit) or 0) - start
-        seconds += s.get("wall_seconds") or 0.0
-        train_seconds += (s.get("train_seconds") or 0.0) - (earlier.get("train_seconds") or 0.0)
+        done = s.epochs if per_epoch else s.iterations
+        trained += (done or 0) - start
+        seconds += s.wall_seconds or 0.0
+        train_seconds += (s.train_seconds or 0.0) - (earlier.train_seconds or 0.0)
     return trained, seconds, train_seconds
