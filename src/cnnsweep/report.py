@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from cnnsweep import plots
+from cnnsweep.claims import RULE, check_all, claims_table, write_checked
 from cnnsweep.compare_options import CompareOptions, default_figures
 from cnnsweep.document import (
     Code,
@@ -309,6 +310,11 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
     drawn = figures.finish()
 
     doc = Document(f"cnnsweep comparison: {', '.join(str(p) for p in paths)}")
+    checked = check_all(o.claims, results)
+    write_checked(out_dir, checked)
+    if checked:  # the report opens with what the sweep expected and whether it holds
+        doc.add(Heading("Claims"), Table(claims_table(checked)), Paragraph(RULE),
+                Heading("Verdict"))
     found = verdict(table, o.metric, results.spread_label(blocks=True),
                     lambda seeds, settings: add_seeds_command(results, seeds, settings),
                     averaged)
