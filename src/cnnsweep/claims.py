@@ -286,6 +286,8 @@ def check(claim: Claim, runs: pd.DataFrame) -> Checked:
     for text in claim.where:
         runs = runs[_matches(runs, text, claim.by)]
     values = metric_values(runs, claim.metric)
+    if values.isna().all():  # unfinished, interrupted or failed: nothing to judge yet
+        return Checked(claim, None, "not checked: no run it names ended ok")
     kind = claim.kind
 
     def full(text: str) -> str:
@@ -384,7 +386,8 @@ def claims_table(checked: Sequence[Checked]) -> pd.DataFrame:
 RULE = ("A claim about one setting's value holds unless the 95% confidence interval of its mean "
         "over seeds lies wholly outside the claimed range (with one run, that run's value must "
         "lie inside); orderings and counts compare means; ✗ rows say the closest claim that "
-        "holds; — marks a claim whose `when` does not apply to these runs.")
+        "holds; — marks a claim not checked: its `when` does not apply to these runs, or none "
+        "of its runs ended ok.")
 
 
 def write_checked(folder: Path, checked: Sequence[Checked]) -> None:

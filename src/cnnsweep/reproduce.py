@@ -239,7 +239,8 @@ def _claims_notes(checked: Sequence[Checked]) -> list[str]:
 
 def build_document(outcomes: Sequence[SweepOutcome], quick: bool, figures_dir: Path,
                    command: str) -> Document:
-    figures_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(figures_dir, ignore_errors=True)  # the document's own: no stale figure stays
+    figures_dir.mkdir(parents=True)
     results = [o.results for o in outcomes if o.results is not None]
     versions = _versions(results)
     checked = [c for o in outcomes for c in (o.checked or [])]
@@ -312,6 +313,12 @@ def sweep_section(outcome: SweepOutcome, quick: bool, figures_dir: Path) -> list
     blocks += _figures(outcome, figures_dir)
     span, total = _times(outcome.results)
     statuses = runs["status"].value_counts()
+    unfinished = int((runs["status"] != "ok").sum() - (runs["status"] == "diverged").sum())
+    if unfinished:
+        blocks.append(Paragraph(
+            f"Not finished: {unfinished} of {len(runs)} runs did not end ok "
+            f"({', '.join(f'{n} {s}' for s, n in statuses.items() if s != 'ok')}); their claims "
+            "are not checked. The same command continues them from their checkpoints."))
     blocks.append(Paragraph(
         f"{len(runs)} runs ({', '.join(f'{n} {s}' for s, n in statuses.items())}); wall time "
         f"{duration(span)}, {duration(total)} of run time summed over runs; commit "
