@@ -11,7 +11,7 @@ import pytest
 
 from cnnsweep.claims import check, check_claims, swept_values
 from cnnsweep.cli import main as cli
-from cnnsweep.compare_options import Claim, CompareOptions
+from cnnsweep.compare_options import CompareOptions
 from cnnsweep.exitcodes import ExitCode
 from tests.conftest import REPO
 from tests.runfolders import base_config, make_run
