@@ -73,7 +73,7 @@ BOOK = (
               ("trainer.threads=2", "hydra.launcher.n_jobs=1")),
 )
 BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-SHOWN_SETTINGS = 16  # rows of a sweep's settings table in the document (best first)
+SHOWN_SETTINGS = 32  # rows of a sweep's settings table in the document (best first)
 
 
 def sweeps_folder() -> Path:
@@ -211,7 +211,7 @@ def _settings(outcome: SweepOutcome, metric: str) -> pd.DataFrame:
                                      for lo, hi in zip(table["ci_low"], table["ci_high"],
                                                        strict=True)],
                           "runs": table["n"], "seconds per run": table["wall_seconds"]})
-    return shown.head(SHOWN_SETTINGS)
+    return shown
 
 
 FIGURE_BLOCK = re.compile(r"^### (?P<caption>.+)\n\n!\[[^\]]*\]\((?P<file>[^)]+)\)\n\n"
@@ -314,7 +314,10 @@ def sweep_section(outcome: SweepOutcome, quick: bool, figures_dir: Path) -> list
     metric = CompareOptions.from_mapping(sweep_compare(sweep.name)).metric
     settings = _settings(outcome, metric)
     if not settings.empty:
-        blocks.append(Table(settings))
+        blocks.append(Table(settings.head(SHOWN_SETTINGS)))
+        if len(settings) > SHOWN_SETTINGS:
+            blocks.append(Paragraph(f"The best {SHOWN_SETTINGS} of {len(settings)} settings by "
+                                    f"{metric}; the sweep's settings.csv has them all."))
     blocks += _figures(outcome, figures_dir)
     span, total = _times(outcome.results)
     statuses = runs["status"].value_counts()
