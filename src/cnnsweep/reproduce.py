@@ -169,16 +169,20 @@ def _threads(outcome: SweepOutcome) -> str:
     return f"{threads} per run{at_once}"
 
 
-def _times(results: Results) -> tuple[float, float]:
-    """The runs' span (first start to last end, seconds) and their summed wall time."""
-    started, finished = [], []
+def _times(results: Results) -> tuple[float, float, int]:
+    """The runs' span (first start to last end of the launches that finished them, seconds),
+    their training time summed over runs and every launch, and how many were continued from
+    a checkpoint."""
+    started, finished, training, continued = [], [], 0.0, 0
     for path in results.runs["path"]:
         summary = runfolder.read_summary(Path(path)) or {}
         if summary.get("started_at") and summary.get("finished_at"):
             started.append(pd.Timestamp(summary["started_at"]))
             finished.append(pd.Timestamp(summary["finished_at"]))
+        training += float(summary.get("train_seconds") or 0)
+        continued += bool(summary.get("continued_from"))
     span = (max(finished) - min(started)).total_seconds() if started else float("nan")
-    return span, float(results.runs["wall_seconds"].fillna(0).sum())
+    return span, training, continued
 
 
 def duration(seconds: float) -> str:
@@ -281,10 +285,14 @@ def build_document(outcomes: Sequence[SweepOutcome], quick: bool, figures_dir: P
         "runs": (f"{int((o.results.runs['status'] == 'ok').sum())} ok of "
                  f"{len(o.results.runs)}") if o.results is not None else "none",
         "wall time": duration(_times(o.results)[0]) if o.results is not None else "—",
+        "training": duration(_times(o.results)[1]) if o.results is not None else "—",
         "threads": _threads(o)} for o in outcomes])
     doc.add(Table(summary))
-    doc.add(Paragraph("Wall time: from the first run's start to the last run's end, as the "
-                      "runs' summaries record them (a sweep resumed later counts the pause)."))
+    doc.add(Paragraph("Wall time: from the first run's start to the last run's end in the "
+                      "launches that finished them, as the runs' summaries record them (a "
+                      "sweep resumed later counts the pause; a run continued from a checkpoint "
+                      "counts from its continuation). Training: the runs' training seconds, "
+                      "summed over runs and over every launch."))
     for outcome in outcomes:
         doc.add(*sweep_section(outcome, quick, figures_dir))
     return doc
@@ -321,7 +329,7 @@ def sweep_section(outcome: SweepOutcome, quick: bool, figures_dir: Path) -> list
             blocks.append(Paragraph(f"The best {SHOWN_SETTINGS} of {len(settings)} settings by "
                                     f"{metric}; the sweep's settings.csv has them all."))
     blocks += _figures(outcome, figures_dir)
-    span, total = _times(outcome.results)
+    span, total, continued = _times(outcome.results)
     statuses = runs["status"].value_counts()
     unfinished = int((runs["status"] != "ok").sum() - (runs["status"] == "diverged").sum())
     if unfinished:
@@ -330,8 +338,10 @@ def sweep_section(outcome: SweepOutcome, quick: bool, figures_dir: Path) -> list
             f"({', '.join(f'{n} {s}' for s, n in statuses.items() if s != 'ok')}); their claims "
             "are not checked. The same command continues them from their checkpoints."))
     blocks.append(Paragraph(
-        f"{len(runs)} runs ({', '.join(f'{n} {s}' for s, n in statuses.items())}); wall time "
-        f"{duration(span)}, {duration(total)} of run time summed over runs; commit "
+        f"{len(runs)} runs ({', '.join(f'{n} {s}' for s, n in statuses.items())}"
+        + (f", {continued} continued from a checkpoint" if continued else "")
+        + f"); wall time {duration(span)}, {duration(total)} of training summed over runs; "
+        f"commit "
         f"{_one_or_all(runs['commit'])}"
         + ("" if outcome.code is None else
            f"; this launch {duration(outcome.seconds)} (exit code {outcome.code})")
