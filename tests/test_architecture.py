@@ -14,7 +14,7 @@ import cnnsweep
 ENGINE = ["cnnsweep.nn", "cnnsweep.data", "cnnsweep.train", "cnnsweep.build",
           "cnnsweep.runfolder", "cnnsweep.checkpoint"]
 ANALYSIS = ["cnnsweep.results", "cnnsweep.stats", "cnnsweep.plots", "cnnsweep.report",
-            "cnnsweep.cli"]
+            "cnnsweep.cli", "cnnsweep.claims", "cnnsweep.reproduce"]
 
 
 def loaded_after_import(module: str) -> set[str]:

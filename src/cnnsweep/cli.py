@@ -1,5 +1,6 @@
 """The `cnnsweep` command: `cnnsweep run [overrides]` trains (one run, or a sweep with -m) with
-the shipped configs; `cnnsweep compare DIR... [--by KEY ...] [--metric M] [--out DIR]` compares.
+the shipped configs; `cnnsweep compare DIR... [--by KEY ...] [--metric M] [--out DIR]` compares;
+`cnnsweep reproduce [--quick]` runs every sweep of the book and writes one document.
 
 `python -m cnnsweep` and the checkout's `python run.py` take the same words (`main` serves all
 three): `run` may be left out, `compare` compares."""
@@ -10,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cnnsweep.claims import claims_do_not_hold
 from cnnsweep.compare_options import DEFAULT_METRIC
 from cnnsweep.entrypoint import shown_program
 from cnnsweep.exitcodes import ExitCode
@@ -49,6 +51,12 @@ def main(argv: list[str] | None = None, program: str = "cnnsweep",
     """`program compare …` compares; anything else is a run or sweep (`program [run] …`), on
     `config_path` (default: the shipped configs)."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["reproduce"]:
+        from cnnsweep.reproduce import main as reproduce
+
+        # Each sweep is launched the way this command was started (run.py: this checkout).
+        runner = [sys.executable, program] if program.endswith(".py") else None
+        return reproduce(argv[1:], shown_program(program), runner)
     if argv[:1] != ["compare"]:  # everything after `run` is Hydra's (overrides, -m, --cfg, …)
         from cnnsweep.app import run
 
@@ -75,7 +83,7 @@ def main(argv: list[str] | None = None, program: str = "cnnsweep",
             return ExitCode.BAD_SETUP
         print(f"report: {report}")
         print(f"markdown: {report.with_suffix('.md')}")
-        return ExitCode.OK
+        return ExitCode.CLAIMS_FAILED if claims_do_not_hold(report.parent) else ExitCode.OK
     finally:
         if helper is not None:
             helper.terminate()

@@ -4,11 +4,61 @@ and the end-of-sweep report share, with their defaults (defined here only)."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
 DEFAULT_METRIC = "test_acc"  # what ranks runs and settings unless compare.metric says otherwise
+# A claim's kind is the field that carries it (cnnsweep.claims checks them; docs/claims.md).
+KINDS = ("order", "highest", "lowest", "value", "difference", "count")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a sweep expects of its results (`compare.claims`): one kind, named by the field
+    that carries it (KINDS), else a bound (at_least / at_most) on the runs' value."""
+
+    says: str = ""  # the claim in words, as its source states it
+    figure: str | None = None  # the figure (or table) of the source it comes from, e.g. "6-9"
+    metric: str = "test_acc"  # a summary metric, or a gap of two: "train_acc - test_acc"
+    by: str | None = None  # the key whose values the settings below are (else "key=value")
+    where: tuple[str, ...] = ()  # only the runs with these values: ["init=std"]
+    when: tuple[str, ...] = ()  # checked only when every run has these values, else skipped
+    order: tuple[str, ...] | None = None  # settings from the highest value to the lowest
+    highest: str | None = None  # a setting above every other
+    lowest: str | None = None  # a setting below every other
+    value: float | None = None  # the runs' value, within `tolerance`
+    tolerance: float = 0.0
+    difference: tuple[str, ...] | None = None  # [a, b]: a − b within at_least / at_most
+    count: tuple[str, ...] | None = None  # [a, b]: a ahead of b at at_least values of `per`
+    per: str | None = None
+    at_least: float | None = None
+    at_most: float | None = None
+    of: str = "mean"  # over the runs: their mean (with its 95% CI), or the best run
+    note: str | None = None  # one line: why the claim reads as it does
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | Claim) -> Claim:
+        if isinstance(values, Claim):
+            return values
+        known = {f.name for f in fields(cls)}
+        unknown = [k for k in values if k not in known]
+        if unknown:
+            raise ValueError(f"compare.claims: unknown field {unknown[0]}"
+                             f"{closest(unknown[0], known)}; the fields are {', '.join(known)}")
+        return cls(**{k: tuple(str(x) for x in v) if isinstance(v, (list, tuple)) else v
+                      for k, v in values.items() if v is not None})
+
+    @property
+    def kind(self) -> str:
+        given = [k for k in KINDS if getattr(self, k) is not None]
+        return given[0] if given else "bound"
+
+    def settings(self) -> list[str]:
+        """The settings it names, as written."""
+        named = {"order": self.order, "difference": self.difference, "count": self.count,
+                 "highest": (self.highest,), "lowest": (self.lowest,)}.get(self.kind) or ()
+        return [str(s) for s in named]
 
 
 @dataclass(frozen=True)
@@ -30,13 +80,19 @@ class CompareOptions:
     # Runs of one setting from several sweep folders: pooled as repeats (True) or compared
     # side by side, the sweep becoming a key (False).
     pool_sweeps: bool = False
+    # What the results are expected to show, checked in the report and by the exit code
+    # (cnnsweep.claims; the grammar: docs/claims.md).
+    claims: tuple[Claim, ...] = ()
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> CompareOptions:
         """From a config's `compare` block (lists become tuples; other keys are ignored)."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
-                      if k in known})
+        given = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
+                 if k in known}
+        if "claims" in given:
+            given["claims"] = tuple(Claim.from_mapping(c) for c in given["claims"] or ())
+        return cls(**given)
 
     def updated(self, **given: Any) -> CompareOptions:
         """These options with every given value that is not None replaced."""

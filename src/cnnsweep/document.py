@@ -67,7 +67,9 @@ def _cells(frame: pd.DataFrame) -> pd.DataFrame:
         lambda s: s.replace("\n", " ")[:200])
 
 
-def to_markdown(doc: Document) -> str:
+def to_markdown(doc: Document, base: Path | None = None) -> str:
+    """`base`: the folder the Markdown file is in (images are linked relative to it); None:
+    images beside it."""
     lines = [f"# {doc.title}", ""]
     for block in doc.blocks:
         if isinstance(block, Heading):
@@ -80,7 +82,8 @@ def to_markdown(doc: Document) -> str:
             cells = _cells(block.frame).map(lambda v: v.replace("|", "\\|"))
             lines += [cells.to_markdown(index=False), ""]
         elif isinstance(block, Image):
-            lines += [f"### {block.caption}", "", f"![{block.path.stem}]({block.path.name})", ""]
+            link = block.path.relative_to(base).as_posix() if base else block.path.name
+            lines += [f"### {block.caption}", "", f"![{block.path.stem}]({link})", ""]
             lines += [block.note, ""] if block.note else []
         elif isinstance(block, Items):
             lines += [f"- {item}" for item in block.items] + [""]

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from cnnsweep import plots, search_report
+from cnnsweep.claims import RULE, check_all, claims_table, write_checked
 from cnnsweep.compare_options import CompareOptions, default_figures
 from cnnsweep.document import (
     Code,
@@ -314,6 +315,11 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
     drawn = figures.finish()
 
     doc = Document(f"cnnsweep comparison: {', '.join(str(p) for p in paths)}")
+    checked = check_all(o.claims, results)
+    write_checked(out_dir, checked)
+    if checked:  # the report opens with what the sweep expected and whether it holds
+        doc.add(Heading("Claims"), Table(claims_table(checked)), Paragraph(RULE),
+                Heading("Verdict"))
     ranked = table if search is None else search.finalists(table)  # the full budget's only
     found = verdict(ranked, o.metric, results.spread_label(blocks=True),
                     None if search else  # a search's runs are not a grid to add seeds to

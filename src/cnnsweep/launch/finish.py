@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnsweep import runfolder
+from cnnsweep.claims import claims_do_not_hold
 from cnnsweep.compare_options import DEFAULT_METRIC
 from cnnsweep.exitcodes import ExitCode
 from cnnsweep.runfolder import ENDED_WITH_RESULT, Status
@@ -67,7 +68,7 @@ def finish(sweep_dir: Path, metric: str = DEFAULT_METRIC, compare: bool = True,
         metric = DEFAULT_METRIC
     print(f"\n{sweep_table(shown, metric)}\n\nsweep folder: {sweep_dir}", flush=True)
     finished = runs["status"].isin(ENDED_WITH_RESULT)
-    report_failed = False
+    report_failed = claims_failed = False
     if compare and not finished.any():
         print("no report: no run finished", file=sys.stderr, flush=True)
         _print_errors(runs)
@@ -75,7 +76,9 @@ def finish(sweep_dir: Path, metric: str = DEFAULT_METRIC, compare: bool = True,
         try:
             from cnnsweep.report import compare as write_report
 
-            print(f"report: {write_report([sweep_dir], results=results)}", flush=True)
+            report = write_report([sweep_dir], results=results)
+            print(f"report: {report}", flush=True)
+            claims_failed = claims_do_not_hold(report.parent)
         except Exception as exc:  # a report problem must not hide the runs' results
             report_failed = True
             print(f"no report: the comparison failed: {type(exc).__name__}: {exc}. The runs "
@@ -96,6 +99,8 @@ def finish(sweep_dir: Path, metric: str = DEFAULT_METRIC, compare: bool = True,
         return code
     if report_failed:
         return ExitCode.FAILED
+    if claims_failed:
+        return ExitCode.CLAIMS_FAILED
     if len(elsewhere):
         print(f"{len(elsewhere)} run(s) are being trained by another launch; run the same "
               "command again once it has finished to compare them all",

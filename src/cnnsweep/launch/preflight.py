@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnsweep import runfolder
+from cnnsweep.claims import check_claims, swept_values
 from cnnsweep.exitcodes import ExitCode
 from cnnsweep.launch.hydra_internals import basic_sweep_jobs
 
@@ -89,17 +90,21 @@ def check_compare(config: DictConfig) -> None:
 
     task = {k: v for k, v in OmegaConf.to_container(config, resolve=False).items()
             if k != "hydra"}
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    swept = swept_values(dict(params), list(config.hydra.overrides.task))
     try:
-        check_before_runs(task.get("compare") or {}, flatten(task))
+        check_before_runs(task.get("compare") or {}, flatten(task), swept)
     except ValueError as exc:
         _exit(f"{exc}. Nothing was trained.")
 
 
-def check_before_runs(compare: dict[str, Any], config_keys: Iterable[str]) -> None:
+def check_before_runs(compare: dict[str, Any], config_keys: Iterable[str],
+                      swept: dict[str, list[str] | None] | None = None) -> None:
     """A sweep's `compare.*` settings, checked before any run trains (the same checks the
     comparison makes at the end, where a typo used to cost the whole sweep's report):
-    `config_keys` are the dotted keys of a run's config. Raises ValueError naming the bad value,
-    the closest valid one and the valid ones a user would type."""
+    `config_keys` are the dotted keys of a run's config, `swept` each swept key's values (the
+    claims' settings are checked against them). Raises ValueError naming the bad value, the
+    closest valid one and the valid ones a user would type."""
     from cnnsweep.compare_options import CompareOptions, closest
     from cnnsweep.results import GROUPS, SWEEP_KEY
 
@@ -110,6 +115,7 @@ def check_before_runs(compare: dict[str, Any], config_keys: Iterable[str]) -> No
         raise ValueError(f"compare.metric={options.metric}: no run records it"
                          f"{closest(options.metric, runfolder.SUMMARY_METRICS)}; the metrics are "
                          f"{', '.join(runfolder.SUMMARY_METRICS)}")
+    check_claims(options.claims, keys, swept)
     panels = (options.panels,) if options.panels else ()
     for name, given in (("compare.by", options.by or ()), ("compare.panels", panels)):
         for key in given:
