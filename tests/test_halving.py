@@ -174,3 +174,49 @@ def test_compute_counts_what_each_run_added_to_the_run_it_continued(tmp_path):
     run("b2", 2, 4.0, [("b2", 1)])  # its own checkpoint after a kill: all of it counts
     assert added(tmp_path) == (1 + 2 + 2, 3.0, 2.0 + 3.0 + 4.0)
     assert added(tmp_path, "trainer.max_iterations")[0] == 10 + 20 + 20
+
+
+def constructed_search(tmp_path, configurations: int, budgets: list[int], kept: int):
+    """A search record of one bracket: `configurations` at the first rung, the best `kept` of
+    them carried through every later rung."""
+    from cnnsweep.search_report import Search
+
+    names = [f"optimizer.lr={i}" for i in range(configurations)]
+    rungs = []
+    for r, budget in enumerate(budgets):
+        alive = names if r == 0 else names[:kept]
+        rungs.append({"budget": budget, "runs": {n: [f"{n},e={budget}"] for n in alive},
+                      "standings": [{"config": n, "mean": 0.9 - 0.01 * i + 0.01 * r,
+                                     "kept": i < kept or len(budgets) == 1}
+                                    for i, n in enumerate(alive)]})
+    record = {"settings": {"budget": "trainer.epochs", "max_budget": budgets[-1],
+                           "metric": "val_acc"},
+              "brackets": [{"index": 0, "budgets": budgets, "rungs": rungs}]}
+    return Search(record, tmp_path)
+
+
+def test_the_rung_figure_names_at_most_the_palettes_finalists(tmp_path, monkeypatch):
+    from cnnsweep import search_report
+    from cnnsweep.figures.style import OKABE_ITO, PAGES
+
+    search = constructed_search(tmp_path, configurations=27, budgets=[1, 3], kept=12)
+    assert search.has_rungs
+    names = []
+    real = search_report.figure_legend
+
+    def legend(fig, handles, labels, page):
+        names.extend(labels)
+        assert len(handles) == len(labels)
+        real(fig, handles, labels, page)
+
+    monkeypatch.setattr(search_report, "figure_legend", legend)
+    search.draw_rungs(tmp_path, PAGES["page"], ["png"])
+    shown = len(OKABE_ITO)
+    assert names == [*(f"optimizer.lr={i}" for i in range(shown)),
+                     f"{12 - shown} other finalists", "stopped (x: its last rung)"]
+    assert (tmp_path / "rungs.png").is_file()
+
+
+def test_a_one_rung_search_has_no_rung_figure(tmp_path):
+    search = constructed_search(tmp_path, configurations=5, budgets=[50], kept=5)
+    assert not search.has_rungs

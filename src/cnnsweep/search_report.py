@@ -46,6 +46,10 @@ class Configuration:
         return self.path[-1][0]
 
 
+# Finalists beyond the palette's colours: darker than the stopped configurations' grey.
+OTHER_FINALIST = "0.45"
+
+
 class Search:
     def __init__(self, record: dict, sweep_dir: Path) -> None:
         self.record, self.sweep_dir = record, sweep_dir
@@ -63,6 +67,12 @@ class Search:
                     c.path.append((rung["budget"], s["mean"]))
                     c.runs = rung["runs"][s["config"]]
                     c.stopped = not s["kept"] and rung["budget"] != bracket["budgets"][-1]
+
+    @property
+    def has_rungs(self) -> bool:
+        """Whether any configuration was promoted: a one-rung search (min_budget = max_budget,
+        a plain random or TPE search) has no rungs to draw."""
+        return any(len(c.path) > 1 for c in self.configurations.values())
 
     @property
     def brackets(self) -> list[int]:
@@ -181,18 +191,22 @@ class Search:
             ends = data[(data["fate"] == "finalist") & data["last"]]
             finalists = list(ends.sort_values(["value", "config"], ascending=[False, True])
                              ["config"].drop_duplicates())
-            names = [*finalists, "stopped (x: its last rung)"]
+            # The legend names the best finalists, one palette colour each; more would repeat
+            # colours and make the legend taller than the plot.
+            named, others = finalists[:len(OKABE_ITO)], finalists[len(OKABE_ITO):]
+            names = [*named, *([f"{len(others)} other finalists"] if others else []),
+                     "stopped (x: its last rung)"]
             entry = (max(map(len, names)) * CHAR_WIDTH + 4) * page.small / 72
             rows = math.ceil(len(names) / max(1, int(page.width * 0.95 // entry)))
             fig, axes = grid(len(self.brackets), page, aspect=0.6,
                              extra_height=rows * page.small * 1.5 / 72 + 0.2)
-            colours = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(finalists)}
+            colours = {c: OKABE_ITO[i] for i, c in enumerate(named)}
             for ax, bracket in zip(axes, self.brackets, strict=True):
                 part = data[data["bracket"] == bracket]
                 for config, path in part.groupby("config", sort=True):
                     path = path.sort_values("budget")
                     finalist = path["fate"].iloc[0] == "finalist"
-                    colour = colours.get(config, "0.6")
+                    colour = colours.get(config, OTHER_FINALIST if finalist else "0.6")
                     ax.plot(path["budget"], path["value"], color=colour,
                             lw=1.6 if finalist else 0.8, alpha=1.0 if finalist else 0.7,
                             zorder=3 if finalist else 2, marker="o", ms=3)
@@ -209,7 +223,9 @@ class Search:
                 ax.grid(alpha=0.3)
                 if len(self.brackets) > 1:
                     ax.set_title(f"bracket {bracket + 1}")
-            handles = [axes[0].plot([], [], color=colours[c], lw=1.6)[0] for c in finalists]
+            handles = [axes[0].plot([], [], color=colours[c], lw=1.6)[0] for c in named]
+            if others:
+                handles.append(axes[0].plot([], [], color=OTHER_FINALIST, lw=1.6)[0])
             handles.append(axes[0].plot([], [], color="0.6", marker="x", lw=0.8,
                                         mec="0.35")[0])
             figure_legend(fig, handles, names, page)
@@ -217,14 +233,15 @@ class Search:
 
     def section(self, results: Results, out_dir: Path, page: Page,
                 formats: Sequence[str]) -> list[Block]:
-        files = self.draw_rungs(out_dir, page, formats)
         note = ("Each line is one configuration's mean over its seeds at each rung it "
-                "trained to; coloured lines reached the full budget, grey ones stopped at the "
-                "rung marked x.")
+                "trained to; coloured (and dark grey) lines reached the full budget, light grey "
+                "ones stopped at the rung marked x.")
         blocks: list[Block] = [
             Heading("Search"), Paragraph(self.rule_sentence()),
-            Paragraph(self.compute_sentence()),
-            Image(files["png"], f"{self.metric} at each rung", note)]
+            Paragraph(self.compute_sentence())]
+        if self.has_rungs:
+            files = self.draw_rungs(out_dir, page, formats)
+            blocks.append(Image(files["png"], f"{self.metric} at each rung", note))
         finalists = self.finalists_table(results)
         if not finalists.empty:
             blocks += [Paragraph("The finalists' test accuracy (on all test images at the end, "
