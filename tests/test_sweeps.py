@@ -99,9 +99,14 @@ def test_every_sweep_runs_tiny_and_draws_its_figures(tmp_path, sweep):
         assert (tmp_path / "s" / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (tmp_path / "s" / f"{figure}.pdf").read_bytes()[:5] == b"%PDF-"
     html = (tmp_path / "s" / "report.html").read_text()
-    searched = (tmp_path / "s" / "search.json").is_file()  # the halving sweeper's rung figure
+    searched = (tmp_path / "s" / "search.json").is_file()
     assert searched == ("halving" in (REPO / "sweeps" / f"{sweep}.yaml").read_text())
-    assert html.count("data:image/png;base64,") == len(expected_figures(sweep)) + searched
+    # The halving sweeper's rung figure, where configurations were promoted (not in a one-rung
+    # search such as hyperparameter_search's).
+    sweeper = yaml.safe_load((REPO / "sweeps" / f"{sweep}.yaml").read_text())["hydra"]["sweeper"]
+    rungs = searched and sweeper.get("min_budget") != sweeper.get("max_budget")
+    assert ("![rungs](rungs.png)" in report) == rungs
+    assert html.count("data:image/png;base64,") == len(expected_figures(sweep)) + rungs
 
 
 @pytest.mark.parametrize(("override", "message"), [
