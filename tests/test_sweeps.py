@@ -10,6 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from cnnsweep.build import ConfigError, build_run
+from cnnsweep.exitcodes import ExitCode
 from cnnsweep.launch.preflight import check_before_runs
 from cnnsweep.results import flatten
 from cnnsweep.schema import register_configs
@@ -90,7 +91,12 @@ def test_every_sweep_runs_tiny_and_draws_its_figures(tmp_path, sweep):
     extra = ["hydra.sweeper.n_trials=4"] if sweep == "hyperparameter_search" else []
     proc = run_py("-m", f"+sweep={sweep}", *TINY, *extra, "hydra.sweep.dir=s", cwd=tmp_path,
                   timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # Three iterations learn nothing, so a book claim may not hold here (exit 3, named on the
+    # terminal): the sweep still ran, checked its claims and wrote its report.
+    assert proc.returncode in (0, ExitCode.CLAIMS_FAILED), proc.stderr[-3000:]
+    if proc.returncode == ExitCode.CLAIMS_FAILED:
+        assert "do not hold" in proc.stderr + proc.stdout
+        assert (tmp_path / "s" / "claims.json").is_file()
     runs = summaries(tmp_path / "s")
     assert runs and all(s["status"] == "ok" for s in runs.values())
     report = (tmp_path / "s" / "report.md").read_text()
