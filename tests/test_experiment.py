@@ -158,3 +158,19 @@ def test_checkpoints_can_be_turned_off_and_do_not_change_the_run(config, tmp_pat
                          tmp_path / "off")
     assert not (tmp_path / "off" / runfolder.CHECKPOINT).exists()
     assert off.config_hash == on.config_hash and off.test_acc == on.test_acc
+
+
+def test_the_recorded_blas_is_numpys_whatever_order_the_libraries_were_loaded(monkeypatch):
+    from cnnsweep import experiment
+
+    scipy_blas = {"user_api": "blas", "internal_api": "openblas", "version": "0.3.30",
+                  "filepath": "/venv/site-packages/scipy.libs/libscipy_openblas-6cdc.so"}
+    numpy_blas = {"user_api": "blas", "internal_api": "openblas", "version": "0.3.31",
+                  "filepath": "/venv/site-packages/numpy.libs/libscipy_openblas64_-32a4.so"}
+    monkeypatch.setattr(experiment, "threadpool_info", lambda: [scipy_blas, numpy_blas])
+    assert experiment.numpy_blas() == "openblas 0.3.31"
+    monkeypatch.setattr(experiment, "threadpool_info", lambda: [numpy_blas, scipy_blas])
+    assert experiment.numpy_blas() == "openblas 0.3.31"
+    system = {**scipy_blas, "filepath": "/usr/lib/x86_64-linux-gnu/libopenblas.so.0"}
+    monkeypatch.setattr(experiment, "threadpool_info", lambda: [system])
+    assert experiment.numpy_blas() == "openblas 0.3.30"  # none is numpy's own: the one there is

@@ -74,15 +74,25 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def numpy_blas() -> str:
+    """The BLAS NumPy computes with, as "openblas 0.3.31": SciPy ships a BLAS of its own, and
+    which of the two threadpoolctl lists first depends on the order the process loaded them."""
+    libraries = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    # A wheel's own copy sits in numpy.libs (Linux) or numpy/.dylibs (macOS).
+    ours = [i for i in libraries
+            if any("numpy" in part for part in Path(i.get("filepath") or "").parent.parts[-2:])]
+    found = (ours or libraries)[:1]
+    return f"{found[0]['internal_api']} {found[0]['version']}" if found else "unknown"
+
+
 def versions() -> dict[str, str | None]:
     import hydra
     import omegaconf
 
-    blas = next((f"{i['internal_api']} {i['version']}" for i in threadpool_info()
-                 if i.get("user_api") == "blas"), "unknown")
     return {"cnnsweep": cnnsweep.__version__, "numpy": np.__version__,
             "hydra": hydra.__version__, "omegaconf": omegaconf.__version__,
-            "python": platform.python_version(), "platform": platform.platform(), "blas": blas,
+            "python": platform.python_version(), "platform": platform.platform(),
+            "blas": numpy_blas(),
             "cpu": cpu_model(), "commit": source_commit()}
 
 
