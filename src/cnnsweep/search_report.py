@@ -104,8 +104,10 @@ class Search:
             table[FINAL_BUDGET] = table["setting"].map(budgets)
             if mask is not full:
                 table = table.sort_values([FINAL_BUDGET, "mean"], ascending=False)
-                table[["rank", "p_vs_best", "p_vs_best_holm", "distinguishable",
-                       "could_be_best"]] = pd.NA
+                # NaN, not pd.NA, in the numeric columns: an object column of floats would be
+                # shown unrounded.
+                table[["rank", "p_vs_best", "p_vs_best_holm"]] = float("nan")
+                table[["distinguishable", "could_be_best"]] = pd.NA
             parts.append(table)
         return pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
 
