@@ -84,7 +84,7 @@ def by_configuration(runs: list[runfolder.Summary],
     return found
 
 
-def chosen(runs: list[dict], budget: int) -> tuple[tuple, list[float]]:
+def chosen(runs: list[runfolder.Summary], budget: int) -> tuple[tuple, list[float]]:
     """The configuration with the best mean validation accuracy at the full budget, and its
     seeds' test accuracies."""
     configs = by_configuration(runs, budget)
@@ -175,7 +175,7 @@ def main() -> None:
           f"epochs; best by validation {dict(zip(SPACE_KEYS, best, strict=True))}: test_acc "
           f"{mean:.4f}, 95% CI [{low:.4f}, {high:.4f}]; best by test "
           f"{dict(zip(SPACE_KEYS, by_test[0], strict=True))}: "
-          f"{statistics.mean(r['test_acc'] for r in by_test[1]):.4f}")
+          f"{statistics.mean(r.test_acc for r in by_test[1]):.4f}")
     print(f"{'search':8} {'runs':>5} {'epochs':>7} {'ratio':>6} {'train s':>8} {'ratio':>6} "
           f"{'wall s':>7} {'ratio':>6}  chosen configuration: test_acc (mean over seeds), vs "
           "the grid best's CI")

@@ -220,3 +220,61 @@ def test_the_rung_figure_names_at_most_the_palettes_finalists(tmp_path, monkeypa
 def test_a_one_rung_search_has_no_rung_figure(tmp_path):
     search = constructed_search(tmp_path, configurations=5, budgets=[50], kept=5)
     assert not search.has_rungs
+
+
+def test_a_searchs_settings_table_rounds_its_p_values_beside_stopped_rows(tmp_path):
+    """The stopped configurations have no p-value; their empty cells once turned the p columns
+    into objects, and the report printed the finalists' p-values unrounded (0.2585321337…)."""
+    import dataclasses
+
+    import pandas as pd
+
+    from cnnsweep import runfolder
+    from cnnsweep.report import compare, format_p
+    from tests.runfolders import base_config, make_run
+
+    sweep = tmp_path / "search"
+    # two finalists at 3 epochs whose seeds differ (so a p-value exists), one stopped at 1
+    values = {0.001: (1, [0.62, 0.64, 0.66]), 0.003: (3, [0.91, 0.93, 0.92]),
+              0.01: (3, [0.90, 0.88, 0.935])}
+    rungs = {1: {"runs": {}, "standings": []}, 3: {"runs": {}, "standings": []}}
+    for lr, (final, accs) in values.items():
+        config = f"optimizer.lr={lr}"
+        for budget in (1, 3):
+            if budget > final:
+                continue
+            names = []
+            for seed, acc in enumerate(accs):
+                overrides = [config, f"seed={seed}", f"trainer.epochs={budget}"]
+                run = make_run(sweep, overrides, base_config(
+                    optimizer={"name": "adam", "lr": lr}, seed=seed,
+                    trainer={"epochs": budget, "batch_size": 100}),
+                    test_acc=acc - 0.01, epochs=budget, iterations=10 * budget)
+                summary = runfolder.read_summary(run)
+                runfolder.write_summary(run, dataclasses.replace(summary, val_acc=acc))
+                names.append(run.name)
+            rungs[budget]["runs"][config] = names
+            rungs[budget]["standings"].append({
+                "config": config, "values": accs, "mean": sum(accs) / 3,
+                "kept": budget == 3 or final == 3, "reason": ""})
+    settings = {"budget": "trainer.epochs", "min_budget": 1, "max_budget": 3, "eta": 3,
+                "brackets": 1, "metric": "val_acc", "sampler": "grid", "seed": 0,
+                "keep_overlaps": True, "seeds": [0, 1, 2], "grid_size": 3}
+    (sweep / halving.RECORD).write_text(json.dumps({
+        "sweeper": "halving", "rule": "", "seconds": 1.0, "settings": settings,
+        "brackets": [{"index": 0, "budgets": [1, 3],
+                      "rungs": [{"budget": b, **rungs[b]} for b in (1, 3)]}]}))
+
+    out = compare([sweep], metric="val_acc", figures=[]).parent
+    table = pd.read_csv(out / "settings.csv")
+    assert table["final budget"].tolist() == [3, 3, 1]
+    p = table["p_vs_best"].iloc[1]
+    assert 0 < p < 1 and pd.isna(table["p_vs_best"].iloc[2])
+    assert repr(p) != f"{p:.4g}" != format_p(p)  # a value that rounding changes
+    cells = [[c.strip() for c in line.strip("|").split("|")]
+             for line in (out / "report.md").read_text().splitlines() if line.startswith("|")]
+    header = cells[0]
+    row = next(r for r in cells if r[:3] == ["2", "0.01", "3"])
+    assert row[header.index("p vs best")] == f"{p:.4g}"  # the report's four digits
+    tex = (out / "settings.tex").read_text()
+    assert format_p(p) in tex and repr(p) not in tex  # the paper's two
