@@ -281,22 +281,31 @@ def test_two_identical_sweeps_at_once_train_each_run_once_and_both_finish(tmp_pa
         assert "being trained by another launch" in late
 
 
+def with_a_worker_killed(args: list[str], cwd: Path, sweep_dir: Path,
+                         ) -> tuple[str, str, subprocess.Popen]:
+    """Start a joblib sweep, SIGKILL one of its worker processes once a run has finished (as
+    the out-of-memory killer would), and let the sweep end: its stdout, stderr and process."""
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True,
+                            env={**os.environ, "HYDRA_FULL_ERROR": "0"})
+    workers: list[str] = []
+    deadline = time.time() + 120
+    while time.time() < deadline and not (workers and summaries(sweep_dir)):
+        time.sleep(0.1)
+        listing = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(proc.pid)],
+                                 capture_output=True, text=True).stdout
+        workers = [line.split()[0] for line in listing.splitlines() if "LokyProcess" in line]
+    os.kill(int(workers[0]), signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    return out, err, proc
+
+
 def test_a_crashed_worker_ends_the_sweep_with_its_table_and_the_resume_command(tmp_path):
     args = [sys.executable, str(REPO / "run.py"), "-m", "seed=1,2,3,4,5,6",
             "dataset.train_size=1500", "dataset.test_size=100", "trainer.epochs=4",
             "trainer.eval_sample=100", "hydra.launcher.n_jobs=2", "hydra.sweep.dir=s",
             "compare.enabled=false"]
-    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    workers: list[str] = []
-    deadline = time.time() + 120
-    while time.time() < deadline and not (workers and summaries(tmp_path / "s")):
-        time.sleep(0.1)
-        listing = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(proc.pid)],
-                                 capture_output=True, text=True).stdout
-        workers = [line.split()[0] for line in listing.splitlines() if "LokyProcess" in line]
-    os.kill(int(workers[0]), signal.SIGKILL)  # as the out-of-memory killer would
-    out, err = proc.communicate(timeout=120)
+    out, err, proc = with_a_worker_killed(args, tmp_path, tmp_path / "s")
     assert proc.returncode == 1
     assert "The launcher failed: TerminatedWorkerError" in err
     assert "sweep folder:" in out and "ok" in out  # the table of what finished

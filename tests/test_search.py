@@ -6,14 +6,17 @@ finishes it, and the refusals before training."""
 from __future__ import annotations
 
 import json
+import shlex
 import signal
+import sys
 from pathlib import Path
 
 import pytest
 
 from cnnsweep import halving
+from tests.conftest import REPO
 from tests.test_continuation import killed, outputs
-from tests.test_run import run_py, summaries
+from tests.test_run import run_py, summaries, with_a_worker_killed
 
 SPACE = ["hydra/sweeper=halving", "hydra.sweeper.min_budget=1", "hydra.sweeper.max_budget=3",
          "optimizer.lr=0.01,0.001,0.0001", "conv.filter_num=4,8", "seed=0,1"]
@@ -110,6 +113,28 @@ def test_a_worker_killed_mid_rung_loses_only_its_run_and_the_rerun_finishes_the_
     assert third.returncode == 0, third.stderr[-3000:]
     assert {n: s["started_at"] for n, s in summaries(tmp_path / "s").items()} == \
         {n: s["started_at"] for n, s in after.items()}
+
+
+@pytest.mark.slow
+def test_a_joblib_worker_killed_mid_search_ends_it_with_a_resume_command_that_finishes_it(
+        reference, tmp_path):
+    out, err, proc = with_a_worker_killed(
+        [sys.executable, str(REPO / "run.py"), *ARGS, "hydra.sweep.dir=s"], tmp_path,
+        tmp_path / "s")
+    assert proc.returncode == 1, err[-3000:]
+    assert "The launcher failed: TerminatedWorkerError" in err and "Traceback" not in out + err
+    before = summaries(tmp_path / "s")
+    assert 0 < len(before) < 12 + 4  # the sweep ended early, keeping what finished
+    resume = next(line for line in err.splitlines()
+                  if line.startswith("Resume (finished runs are skipped): "))
+    words = shlex.split(resume.split(": ", 1)[1])
+    again = run_py(*words[2:], cwd=tmp_path, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    after = summaries(tmp_path / "s")
+    for name, summary in before.items():  # finished runs were skipped, not trained again
+        assert after[name]["started_at"] == summary["started_at"]
+    assert decisions(tmp_path / "s") == decisions(reference)
+    assert outputs(tmp_path / "s") == outputs(reference)
 
 
 @pytest.mark.parametrize(("extra", "message"), [
