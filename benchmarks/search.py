@@ -101,29 +101,18 @@ def interval(values: list[float]) -> tuple[float, float, float]:
 
 
 def replay_plain(folder: Path) -> tuple[float, str, list[float]] | None:
-    """Plain successive halving (`keep_overlaps=false`) replayed from a noise-rule search's
-    record: it promotes a subset of what the noise rule promoted, so every value it needs was
-    trained. Its epochs, chosen configuration and that configuration's test accuracies; None
-    where the record cannot answer."""
+    """Plain successive halving (`keep_overlaps=false`) replayed on a noise-rule search's
+    record (`halving.replay`): its epochs, chosen configuration and that configuration's test
+    accuracies; None where the record cannot answer."""
     record = json.loads((folder / "search.json").read_text())
-    seeds = max(1, len(record["settings"]["seeds"]))
-    eta = record["settings"]["eta"]
-    epochs, previous, alive = 0.0, 0, None
-    for rung in record["brackets"][0]["rungs"]:
-        values = {st["config"]: st["values"] for st in rung["standings"]}
-        alive = list(values) if alive is None else alive
-        if not set(alive) <= set(values):
-            return None
-        epochs += len(alive) * seeds * (rung["budget"] - previous)
-        previous = rung["budget"]
-        ranked = halving.promote({c: values[c] for c in alive}, eta, keep_overlaps=False)
-        if rung is record["brackets"][0]["rungs"][-1]:
-            best = max(alive, key=lambda c: (statistics.mean(values[c]), c))
-            test = [runfolder.read_summary(folder / name).test_acc
-                    for name in rung["runs"][best]]
-            return epochs, best, test
-        alive = [st.config for st in ranked if st.kept]
-    return None
+    settings = record["settings"]
+    plain = halving.replay(record["brackets"], settings["eta"],
+                           max(1, len(settings["seeds"])), keep_overlaps=False)
+    if plain is None:
+        return None
+    runs = next(rung["runs"][plain.chosen] for bracket in record["brackets"]
+                for rung in bracket["rungs"][-1:] if plain.chosen in rung["runs"])
+    return plain.cost, plain.chosen, [runfolder.read_summary(folder / n).test_acc for n in runs]
 
 
 def main() -> None:

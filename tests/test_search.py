@@ -50,6 +50,10 @@ def test_a_search_promotes_the_best_third_and_continues_them_from_their_checkpoi
     assert [s.config for s in halving.promote(
         {s["config"]: s["values"] for s in first}, 3) if s.kept] == promoted
     assert len(promoted) >= 2 and sorted(s["config"] for s in final) == sorted(promoted)
+    record = json.loads((reference / halving.RECORD).read_text())
+    assert halving.replay(record["brackets"], 3, 2, keep_overlaps=True).kept == \
+        ((len(promoted),),)  # the rule replayed on its record makes the search's decisions
+    assert "The noise rule kept" in (reference / "report.md").read_text()
     runs = summaries(reference)
     assert len(runs) == 2 * (6 + len(promoted)) and all(s["status"] == "ok"
                                                          for s in runs.values())

@@ -181,6 +181,46 @@ def promote(values: Mapping[str, Sequence[float]], eta: int,
     return out
 
 
+@dataclass(frozen=True)
+class Replay:
+    """A promotion rule replayed on the values a search recorded."""
+
+    kept: tuple[tuple[int, ...], ...]  # per bracket, the configurations each rung kept
+    cost: float  # budget units trained: configurations x seeds x budget added, per rung
+    chosen: str  # the best mean over seeds at a bracket's last rung
+
+
+def replay(brackets_record: Sequence[Mapping], eta: int, seeds: int,
+           keep_overlaps: bool) -> Replay | None:
+    """The search `promote(..., keep_overlaps)` makes on the rung values of a search record
+    (`search.json`'s brackets). Plain successive halving replayed from a noise-rule search
+    promotes a subset of what that search promoted, so every value it needs was trained;
+    None where a value it needs is not in the record."""
+    kept, cost, finals = [], 0.0, {}
+    for bracket in brackets_record:
+        values = [{st["config"]: st["values"] for st in rung["standings"]}
+                  for rung in bracket["rungs"]]
+        if len(values) != len(bracket["budgets"]):
+            return None  # the search did not finish this bracket
+        alive, previous, counts = list(values[0]), 0, []
+        for budget, rung in zip(bracket["budgets"], values, strict=True):
+            if not set(alive) <= set(rung):
+                return None
+            cost += len(alive) * seeds * (budget - previous)
+            previous = budget
+            if budget == bracket["budgets"][-1]:
+                finals.update({c: rung[c] for c in alive})
+                break
+            alive = [s.config for s in promote({c: rung[c] for c in alive}, eta,
+                                               keep_overlaps) if s.kept]
+            counts.append(len(alive))
+        kept.append(tuple(counts))
+    ranked = promote(finals, eta, keep_overlaps=False)
+    if not ranked or not ranked[0].complete:
+        return None
+    return Replay(tuple(kept), cost, ranked[0].config)
+
+
 def metric_at(run_dir: Path, metric: str, budget_key: str, budget: int) -> float:
     """The run's `metric` in epochs.csv at the evaluation of the rung's budget (the last one
     at or before it: epoch for trainer.epochs, iteration for trainer.max_iterations); NaN

@@ -26,7 +26,7 @@ from cnnsweep.figures.style import (
     grid,
     save,
 )
-from cnnsweep.halving import RECORD
+from cnnsweep.halving import RECORD, replay
 from cnnsweep.results import Results
 from cnnsweep.stats import estimate, settings_table
 
@@ -140,6 +140,32 @@ class Search:
                 f"{estimate_full:.0f} s of training); the search's last launch ran "
                 f"{c['elapsed']:.0f} s.")
 
+    def noise_rule_sentence(self) -> str | None:
+        """What the noise rule cost against plain successive halving, replayed on the same
+        rung values (it needs nothing the search did not train); None where the rule did not
+        apply (one seed, no rungs, plain halving itself)."""
+        s = self.record["settings"]
+        seeds = max(1, len(s["seeds"]))
+        if not s.get("keep_overlaps", True) or seeds < 2 or not self.has_rungs:
+            return None
+        this = replay(self.record["brackets"], s["eta"], seeds, keep_overlaps=True)
+        plain = replay(self.record["brackets"], s["eta"], seeds, keep_overlaps=False)
+        if this is None or plain is None:
+            return None
+        if this.kept == plain.kept:
+            return ("The noise rule kept no configuration beyond what plain successive halving "
+                    "keeps: no configuration below a cut was within the seeds' noise of it.")
+        unit = "epochs" if self.budget_key == "trainer.epochs" else "iterations"
+        full = len(self.configurations) * seeds * self.max_budget
+        choice = "the same configuration" if plain.chosen == this.chosen else \
+            f"{plain.chosen} (this search chose {this.chosen})"
+        return (f"The noise rule kept {_counts(this.kept)} configurations at the rungs, where "
+                f"plain successive halving (keep_overlaps=false, replayed on the same values) "
+                f"keeps {_counts(plain.kept)}: plain halving would have trained "
+                f"{plain.cost:.0f} {unit} ({plain.cost / full:.0%} of the full grid, against "
+                f"this rule's {this.cost / full:.0%}) and chosen {choice}. The difference is "
+                "what keeping configurations within the seeds' noise of the cut cost here.")
+
     def rule_sentence(self) -> str:
         s = self.record["settings"]
         if s["min_budget"] == s["max_budget"]:
@@ -241,6 +267,9 @@ class Search:
         blocks: list[Block] = [
             Heading("Search"), Paragraph(self.rule_sentence()),
             Paragraph(self.compute_sentence())]
+        noise = self.noise_rule_sentence()
+        if noise:
+            blocks.append(Paragraph(noise))
         if self.has_rungs:
             files = self.draw_rungs(out_dir, page, formats)
             blocks.append(Image(files["png"], f"{self.metric} at each rung", note))
@@ -249,6 +278,14 @@ class Search:
             blocks += [Paragraph("The finalists' test accuracy (on all test images at the end, "
                                  "reported once; it chose nothing):"), Table(finalists)]
         return blocks
+
+
+def _counts(kept: tuple[tuple[int, ...], ...]) -> str:
+    """Kept counts per rung: "15 then 9", or per bracket for Hyperband."""
+    parts = [" then ".join(map(str, rungs)) for rungs in kept]
+    if len(parts) == 1:
+        return parts[0]
+    return "; ".join(f"{p} (bracket {i + 1})" for i, p in enumerate(parts) if p)
 
 
 def read(paths: Sequence[str | Path]) -> Search | None:
