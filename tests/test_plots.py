@@ -244,3 +244,25 @@ def test_a_panel_key_alone_still_names_the_metric_rows(tmp_path):
     ax = fig.axes[0]
     assert sorted(t.get_text() for t in ax.get_yticklabels()) == ["0.0", "0.2"]
     assert ax.get_ylabel() == "dropout"
+
+
+@pytest.mark.parametrize(("filter_nums", "numbers"), [((16, 30), True),
+                                                      (tuple(range(4, 52, 4)), False)])
+def test_the_heat_maps_caption_claims_numbers_only_where_the_cells_show_them(
+        tmp_path, filter_nums, numbers):
+    folder = tmp_path / "grid"
+    for opt in ("sgd", "adam"):
+        for fn in filter_nums:
+            make_run(folder, [f"optimizer={opt}", f"conv.filter_num={fn}"],
+                     base_config(optimizer={"name": opt}, conv={"filter_num": fn}),
+                     test_acc=0.5 + fn / 200)
+    results = gather([folder])
+    ctx = context(results)
+    data, heat = drawn("metric", results, ctx)
+    cells = [t.get_text() for t in heat.axes[0].texts]
+    assert bool(cells) == numbers
+    if numbers:  # every cell's mean, to four decimals
+        assert sorted(cells) == sorted(f"{v:.4f}" for v in data["mean"])
+    caption = plots.FIGURES["metric"].notes(data, ctx)[0]
+    assert caption.startswith("colour and number:" if numbers else
+                              "colour (the numbers: the settings table):")

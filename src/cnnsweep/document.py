@@ -94,7 +94,8 @@ STYLE = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0
          "line-height:1.4}table{border-collapse:collapse;font-size:13px;margin:0.5em 0}"
          "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}"
          "table.sortable th{cursor:pointer;background:#f3f3f3}"
-         "p.note{color:#444;font-size:14px;margin-top:0.2em;max-width:900px}"
+         "p.note{color:#444;font-size:14px;margin-top:0.2em;max-width:900px;"
+         "overflow-wrap:anywhere}"
          "th[data-order=asc]::after{content:' \\25B2'}th[data-order=desc]::after"
          "{content:' \\25BC'}img{max-width:100%}pre{background:#f6f6f6;padding:0.6em;"
          "overflow-x:auto}")

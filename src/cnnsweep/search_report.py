@@ -131,8 +131,9 @@ class Search:
         ratio = c["trained"] / c["full"] if c["full"] else float("nan")
         estimate_full = c["train_seconds"] / c["trained"] * c["full"] if c["trained"] else 0.0
         return (f"Compute: {c['trained']:.0f} {unit} trained in all ({c['configurations']} "
-                f"configurations, {c['seeds']} seed(s) each; a promoted run counts only the "
-                f"{unit} it added to the run it continued), against {c['full']:.0f} for every "
+                f"configurations, {c['seeds']} seed{'s' if c['seeds'] != 1 else ''} each; a "
+                f"promoted run counts only the {unit} it added to the run it continued), "
+                f"against {c['full']:.0f} for every "
                 f"configuration at {self.budget_key}={self.max_budget}: {ratio:.0%} of the full "
                 f"grid. Training took {c['train_seconds']:.0f} s summed over runs, "
                 f"{c['seconds']:.0f} s with each run's start-up and final evaluation (the full "
@@ -222,7 +223,8 @@ class Search:
             # The legend names the best finalists, one palette colour each; more would repeat
             # colours and make the legend taller than the plot.
             named, others = finalists[:len(OKABE_ITO)], finalists[len(OKABE_ITO):]
-            names = [*named, *([f"{len(others)} other finalists"] if others else []),
+            names = [*named, *([f"{len(others)} other finalist{'s' if len(others) > 1 else ''}"]
+                                if others else []),
                      "stopped (x: its last rung)"]
             entry = (max(map(len, names)) * CHAR_WIDTH + 4) * page.small / 72
             rows = math.ceil(len(names) / max(1, int(page.width * 0.95 // entry)))

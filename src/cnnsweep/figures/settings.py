@@ -7,6 +7,8 @@ Axes that do not start at 0 say so; intervals are drawn only where a setting has
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
@@ -81,7 +83,9 @@ def metric_notes(table: pd.DataFrame, ctx: FigureContext) -> list[str]:
 def _metric_notes(table: pd.DataFrame, ctx: FigureContext) -> list[str]:
     keys = [k for k in table.columns if k in ctx.palette.keys or k == ctx.panel]
     if len(keys) >= 2:
-        return ["colour and number: the mean of each cell", *_spread_note(
+        shown = "colour and number" if HeatMapLayout.of(table, ctx, keys).numbers else \
+            "colour (the numbers: the settings table)"
+        return [f"{shown}: the mean of each cell", *_spread_note(
             ctx, table, f"mean over {ctx.spread}; n runs per cell in the settings table")]
     if ctx.palette.scale is not None:
         zoomed = _y_range(table["ci_low"].fillna(table["mean"]),
@@ -170,24 +174,45 @@ def _metric_line(table: pd.DataFrame, ctx: FigureContext, key: str) -> Figure:
 CELL_CHARS = 7  # "0.9445" and a dagger
 
 
-def _heat_maps(table: pd.DataFrame, ctx: FigureContext, keys: list[str]) -> Figure:
+@dataclass(frozen=True)
+class HeatMapLayout:
     """Rows: the first key; columns: the second (the curves' panel key when there are two);
-    one map per value of the keys beyond (the curves' panels when there are three); one
-    colour scale for all of them."""
-    row_key, col_key, facet_keys = keys[0], keys[1], keys[2:]
-    rows, cols = value_order(table[row_key]), value_order(table[col_key])
-    facets = setting_labels(table, facet_keys) if facet_keys else pd.Series("", table.index)
-    names = list(dict.fromkeys(facets[sorted_by_values(table, facet_keys).index]))
+    one map per value of the keys beyond (the curves' panels when there are three)."""
+
+    row_key: str
+    col_key: str
+    rows: list
+    cols: list
+    facets: pd.Series  # each setting's map
+    names: list[str]  # the maps, in value order
+    columns: int  # maps side by side
+    panel_width: float  # inches
+    numbers: bool  # whether a cell is wide enough for its number
+
+    @classmethod
+    def of(cls, table: pd.DataFrame, ctx: FigureContext, keys: list[str]) -> HeatMapLayout:
+        row_key, col_key, facet_keys = keys[0], keys[1], keys[2:]
+        facets = setting_labels(table, facet_keys) if facet_keys else pd.Series("", table.index)
+        names = list(dict.fromkeys(facets[sorted_by_values(table, facet_keys).index]))
+        page = ctx.page
+        columns = min(len(names), 3 if page.width > 5 else 1)  # 1: maps one above another
+        panel_width = page.width / columns
+        cols = value_order(table[col_key])
+        cell = (panel_width - 1.3) / len(cols)
+        return cls(row_key, col_key, value_order(table[row_key]), cols, facets, names, columns,
+                   panel_width, cell > (CELL_CHARS * 0.62 * page.small + 4) / 72)
+
+
+def _heat_maps(table: pd.DataFrame, ctx: FigureContext, keys: list[str]) -> Figure:
+    """The maps of `HeatMapLayout`, one colour scale for all of them."""
+    layout = HeatMapLayout.of(table, ctx, keys)
+    row_key, col_key, rows, cols = layout.row_key, layout.col_key, layout.rows, layout.cols
+    facets, names, columns, numbers = layout.facets, layout.names, layout.columns, layout.numbers
     page = ctx.page
-    columns = min(len(names), 3 if page.width > 5 else 1)  # a column: the maps one above another
-    panel_width = page.width / columns
     height = 0.26 * len(rows) + 1.0
-    fig, axes = grid(len(names), page, aspect=height / panel_width, sharey=False,
+    fig, axes = grid(len(names), page, aspect=height / layout.panel_width, sharey=False,
                      columns=columns)
     lo, hi = float(table["mean"].min()), float(table["mean"].max())
-    # The numbers go in the cells only where a cell is wide enough for them.
-    cell = (panel_width - 1.3) / len(cols)
-    numbers = cell > (CELL_CHARS * 0.62 * page.small + 4) / 72
     image = None
     for i, (ax, name) in enumerate(zip(axes, names, strict=True)):
         part = table[facets == name]
