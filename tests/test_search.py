@@ -96,6 +96,18 @@ def test_the_basic_launcher_in_a_fresh_folder_makes_the_same_promotions(referenc
     assert "![rungs](rungs.png)" in report
 
 
+def finished_as_the_reference(rerun, sweep_dir: Path, before: dict, reference: Path) -> dict:
+    """A rerun of a stopped search: it succeeded, skipped the runs that had finished, and
+    reached the reference's decisions and bytes. Its summaries."""
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    after = summaries(sweep_dir)
+    for name, summary in before.items():  # finished runs were skipped, not trained again
+        assert after[name]["started_at"] == summary["started_at"]
+    assert decisions(sweep_dir) == decisions(reference)
+    assert outputs(sweep_dir) == outputs(reference)
+    return after
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_rung_loses_only_its_run_and_the_rerun_finishes_the_search(
         reference, tmp_path):
@@ -106,12 +118,7 @@ def test_a_worker_killed_mid_rung_loses_only_its_run_and_the_rerun_finishes_the_
     before = summaries(tmp_path / "s")
     assert len(before) == 3 and all(s["epochs"] == 1 for s in before.values())
     again = run_py(*args, cwd=tmp_path)
-    assert again.returncode == 0, again.stderr[-3000:]
-    after = summaries(tmp_path / "s")
-    for name, summary in before.items():  # finished runs were skipped, not trained again
-        assert after[name]["started_at"] == summary["started_at"]
-    assert decisions(tmp_path / "s") == decisions(reference)
-    assert outputs(tmp_path / "s") == outputs(reference)
+    after = finished_as_the_reference(again, tmp_path / "s", before, reference)
     # the same command once more: everything is done, nothing trains
     third = run_py(*args, cwd=tmp_path)
     assert third.returncode == 0, third.stderr[-3000:]
@@ -133,12 +140,7 @@ def test_a_joblib_worker_killed_mid_search_ends_it_with_a_resume_command_that_fi
                   if line.startswith("Resume (finished runs are skipped): "))
     words = shlex.split(resume.split(": ", 1)[1])
     again = run_py(*words[2:], cwd=tmp_path, timeout=600)
-    assert again.returncode == 0, again.stderr[-3000:]
-    after = summaries(tmp_path / "s")
-    for name, summary in before.items():  # finished runs were skipped, not trained again
-        assert after[name]["started_at"] == summary["started_at"]
-    assert decisions(tmp_path / "s") == decisions(reference)
-    assert outputs(tmp_path / "s") == outputs(reference)
+    finished_as_the_reference(again, tmp_path / "s", before, reference)
 
 
 @pytest.mark.parametrize(("extra", "message"), [
