@@ -265,7 +265,10 @@ def test_a_searchs_settings_table_rounds_its_p_values_beside_stopped_rows(tmp_pa
         "brackets": [{"index": 0, "budgets": [1, 3],
                       "rungs": [{"budget": b, **rungs[b]} for b in (1, 3)]}]}))
 
-    out = compare([sweep], metric="val_acc", figures=[]).parent
+    # the runs' compare.metric is test_acc (base_config): a search's report still ranks as the
+    # search chose, by validation
+    out = compare([sweep], figures=[]).parent
+    assert "## Settings by val_acc" in (out / "report.md").read_text()
     table = pd.read_csv(out / "settings.csv")
     assert table["final budget"].tolist() == [3, 3, 1]
     p = table["p_vs_best"].iloc[1]

@@ -6,6 +6,7 @@ finishes it, and the refusals before training."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import signal
 import sys
@@ -145,6 +146,7 @@ def test_a_joblib_worker_killed_mid_search_ends_it_with_a_resume_command_that_fi
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["hydra.sweeper.metric=test_acc"], "must not choose by the test set"),
+    (["compare.metric=test_acc"], "compare.metric=test_acc: a search's report ranks by what"),
     (["dataset.validation_fraction=0"], "metric=val_acc needs a validation set"),
     (["trainer.epochs=2"], "trainer.epochs=2 is the search's budget"),
     (["hydra.sweeper.brackets=5"], "brackets=5: between 1"),
@@ -197,11 +199,16 @@ def test_rungs_through_submitit_and_ray_make_the_same_promotions(reference, tmp_
 @pytest.mark.slow
 def test_a_one_rung_search_takes_its_budget_from_the_command_line(tmp_path):
     """`trainer.epochs=N` given to a plain search (min_budget == max_budget) is its budget, as
-    it would be for the basic sweeper; a search with rungs refuses it (above)."""
+    it would be for the basic sweeper; a search with rungs refuses it (above). Without
+    compare.metric (test_acc by default) the search's own report and table still rank by its
+    validation metric."""
+    data = [d for d in DATA if not d.startswith("compare.metric=")]
     proc = run_py("-m", "hydra/sweeper=halving", "hydra.sweeper.min_budget=3",
-                  "hydra.sweeper.max_budget=3", "optimizer.lr=0.01,0.001", *DATA,
+                  "hydra.sweeper.max_budget=3", "optimizer.lr=0.01,0.001", *data,
                   "trainer.epochs=1", "hydra/launcher=basic", "hydra.sweep.dir=s", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "## Settings by val_acc" in (tmp_path / "s" / "report.md").read_text()
+    assert re.search(r"^run\s+status\s+val_acc\s+seconds$", proc.stdout, re.M)  # the table
     record = json.loads((tmp_path / "s" / halving.RECORD).read_text())
     assert (record["settings"]["min_budget"], record["settings"]["max_budget"]) == (1, 1)
     assert sorted(s["epochs"] for s in summaries(tmp_path / "s").values()) == [1, 1]

@@ -56,11 +56,14 @@ class Comparison:
 
 
 def resolve(paths: Sequence[str | Path], results: Results | None = None,
-            **given: object) -> Comparison:
+            ranked_by: str | None = None, **given: object) -> Comparison:
     """The runs and every option, checked before anything is written: unknown keys, figure
-    types or metrics raise with the values that exist."""
+    types or metrics raise with the values that exist. `ranked_by`: the metric in place of the
+    runs' own (a search's)."""
     results = results if results is not None else gather(paths, bool(given.get("pool_sweeps")))
     saved = CompareOptions.from_mapping(results.compare_settings())
+    if ranked_by:
+        saved = saved.updated(metric=ranked_by)
     own = saved.updated(figures=saved.figures or default_figures(len(
         results.by(saved.by).varying)))
     options = saved.updated(**given)
@@ -278,9 +281,11 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
     Options left at None (`by`, `metric`, `figures`, `smooth`, `loss_ylim`, `panels`, `top`,
     `pool_sweeps`) come from the runs' own `compare` config, else from CompareOptions.
     """
-    comparison = resolve(paths, results, **options)
-    results, o = comparison.results, comparison.options
     search = search_report.read(paths)  # a halving search: each configuration at its end
+    # A search's report ranks as the search chose (validation), whatever the runs'
+    # compare.metric says: the test set never chooses.
+    comparison = resolve(paths, results, search.metric if search else None, **options)
+    results, o = comparison.results, comparison.options
     if search is not None:
         results = search.final_runs(results)
     out_dir = output_folder(paths, comparison, out)

@@ -49,6 +49,8 @@ class CompareOnMultirunEnd(Callback):
         launch.expected = preflight.expected_runs(sweeper, list(config.hydra.overrides.task))
         launch.sweep_dir = sweep_dir
         launch.metric = OmegaConf.select(config, "compare.metric", default=DEFAULT_METRIC)
+        if str(sweeper.get("_target_", "")).endswith("HalvingSweeper"):
+            launch.metric = str(sweeper.get("metric") or launch.metric)  # what chooses
         progress = SweepProgress(sweep_dir, launch.expected, metric=launch.metric).start()
         launch.on_stop.append(progress.stop)
 

@@ -385,6 +385,11 @@ def sweep(sweeper: Any, arguments: list[str]) -> dict[str, Any]:
             # a one-rung search trains every trial to it: it is the budget
             settings = dataclasses.replace(settings, min_budget=space.budget,
                                            max_budget=space.budget)
+        asked = [o.split("=", 1)[1] for o in space.fixed if o.startswith("compare.metric=")]
+        if asked and asked[-1] != settings.metric:
+            raise ValueError(f"compare.metric={asked[-1]}: a search's report ranks by what the "
+                             f"search chose by (hydra.sweeper.metric={settings.metric}); drop "
+                             "compare.metric, or set hydra.sweeper.metric")
         probe = Search(settings, space, None, Path(config.hydra.sweep.dir))
     except (ValueError, ImportError) as exc:
         fail_before_training(str(exc))
