@@ -27,7 +27,7 @@ def base_config(**top: object) -> dict:
 def make_run(sweep: Path, overrides: list[str], config: dict, *, status: str | None = "ok",
              test_acc: float = 0.9, iterations: int = 30, epochs: int = 3,
              loss_scale: float = 1.0, filters: bool = False,
-             final_loss: float | None = None) -> Path:
+             final_loss: float | None = None, validation: bool = False) -> Path:
     """A run folder named like Hydra names it, with curves whose level follows `test_acc`."""
     run = sweep / runfolder.run_name(overrides)
     (run / ".hydra").mkdir(parents=True)
@@ -51,8 +51,8 @@ def make_run(sweep: Path, overrides: list[str], config: dict, *, status: str | N
             acc = 0.1 + (test_acc - 0.1) * e / epochs
             for i in its[(its - 1) // per_epoch + 1 == e]:
                 writer.write_step(int(i), e, float(loss[i - 1]))
-            writer.write_epoch(e, e * per_epoch, acc + 0.01, acc, float("nan"), e * 0.5, 100,
-                               100)
+            writer.write_epoch(e, e * per_epoch, acc + 0.01, acc,
+                               acc - 0.02 if validation else float("nan"), e * 0.5, 100, 100)
     runfolder.write_summary(run, runfolder.Summary(
         runfolder.Status(status), run.name, test_acc=test_acc, train_acc=test_acc + 0.01,
         wall_seconds=1.5, images_per_second=3000.0, iterations=iterations, epochs=epochs,

@@ -266,3 +266,25 @@ def test_the_heat_maps_caption_claims_numbers_only_where_the_cells_show_them(
     caption = plots.FIGURES["metric"].notes(data, ctx)[0]
     assert caption.startswith("colour and number:" if numbers else
                               "colour (the numbers: the settings table):")
+
+
+@pytest.mark.parametrize("validation", [False, True])
+def test_the_held_out_curve_is_solid_as_the_accuracy_figures_title_says(tmp_path, validation):
+    folder = tmp_path / "sweep"
+    for opt, acc in (("sgd", 0.6), ("adam", 0.9)):
+        make_run(folder, [f"optimizer={opt}"], base_config(optimizer={"name": opt}),
+                 test_acc=acc, validation=validation)
+    results = gather([folder])
+    ctx = context(results)
+    data, fig = drawn("accuracy", results, ctx)
+    held = "val" if validation else "test"
+    assert plots.FIGURES["accuracy"].caption.startswith("Accuracy per epoch: held-out (solid)")
+    assert plots.FIGURES["accuracy"].notes(data, ctx)[0] == f"{held} solid; train dashed"
+    styles = {}
+    for line in fig.axes[0].lines:
+        y = line.get_ydata()
+        if line.get_gid() and len(y) == 4:  # a setting's mean curve over epochs 0..3
+            # make_run: train = held-out test + 0.01, val = test - 0.02
+            split = "train" if any(np.isclose(y[-1], [0.61, 0.91])) else held
+            styles.setdefault(split, set()).add(line.get_linestyle())
+    assert styles == {held: {"-"}, "train": {"--"}}

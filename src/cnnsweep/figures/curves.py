@@ -184,10 +184,16 @@ def _sample_note(table: pd.DataFrame) -> str:
                                                    sizes.items()) + " images"
 
 
+def _splits(table: pd.DataFrame) -> list[str]:
+    """The held-out split (val or test) first, drawn solid, as the figure's title says; train
+    second, dashed. (Sorted by name, val came after train and was drawn dashed.)"""
+    return sorted(dict.fromkeys(table["split"]), key=lambda split: split == "train")
+
+
 def draw_accuracy(table: pd.DataFrame, ctx: FigureContext) -> Figure:
     panels = ctx_panels(table, ctx)
     fig, axes = _panel_axes(ctx, panels)
-    splits = list(dict.fromkeys(table["split"]))
+    splits = _splits(table)
     styles = dict(zip(splits, ("-", "--"), strict=False))
     for value, ax in axes:
         part = table if ctx.panel is None else table[table["panel"] == value]
@@ -208,7 +214,7 @@ def draw_accuracy(table: pd.DataFrame, ctx: FigureContext) -> Figure:
 
 
 def accuracy_notes(table: pd.DataFrame, ctx: FigureContext) -> list[str]:
-    splits = list(dict.fromkeys(table["split"]))
+    splits = _splits(table)
     styles = [f"{split} {style}" for split, style in zip(splits, ("solid", "dashed"),
                                                          strict=False)]
     sample = _sample_note(table)
