@@ -281,6 +281,10 @@ def test_a_searchs_settings_table_rounds_its_p_values_beside_stopped_rows(tmp_pa
     assert row[header.index("p vs best")] == f"{p:.4g}"  # the report's four digits
     tex = (out / "settings.tex").read_text()
     assert format_p(p) in tex and repr(p) not in tex  # the paper's two
+    assert "\n1 & 0.003 & 3 &" in tex and "\n & 0.001 & 1 &" in tex  # ranks, not 1.0000
+    from tests.test_report_latex import compile_tex
+
+    compile_tex(out)  # and it fits the page
 
 
 def noisy_record() -> dict:

@@ -7,6 +7,7 @@ any other comparison of it goes to `<sweep>/compare/<options>/` (or `--out`).
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -223,7 +224,7 @@ def format_p(p: float) -> str:
     (two settings without any spread) as "< 1e-300"."""
     if pd.isna(p):
         return ""
-    return "< 1e-300" if p <= 0 else f"{p:.2g}"
+    return "< 1e-300" if p <= 0 else f"{p:#.2g}"  # '#': 0.040, not 0.04
 
 
 def is_p_column(name: str) -> bool:
@@ -245,20 +246,45 @@ def write_latex(table: pd.DataFrame, path: Path) -> None:
         .format(precision=4, na_rep="", escape="latex") \
         .format(lambda p: latex_text(format_p(p)), subset=p_columns, na_rep="") \
         .format_index(escape="latex", axis="columns")
-    # The long cells (mean ± CI, a note) wrap in narrow columns, so that the table fits a
-    # two-column paper's text width.
-    columns = "".join(WRAPPED_COLUMN if c == "note" or "±" in str(c) else "l"
-                      for c in table.columns)
-    path.write_text(styler.to_latex(hrules=True, column_format=columns))
+    # The long cells (mean ± CI, a note) wrap in narrow columns, headers of several words
+    # wrap above short values ("final budget", "p vs best (Holm)"), and the table is set small
+    # with narrow column gaps, so that three keys fit an article's text width.
+    columns = "".join(_column_format(table, c) for c in table.columns)
+    tabular = styler.to_latex(hrules=True, column_format=columns)
+    path.write_text("{\\small\\setlength{\\tabcolsep}{4pt}\\noindent\n" + tabular + "}\n")
 
 
-WRAPPED_COLUMN = "p{2.2cm}"
-PAPER_DROPS = ("std", "beyond noise", "seconds")  # in the report's table, not a paper's
+WRAPPED_COLUMN = "p{2.5cm}"  # "0.9805 ± 0.0021" on one line
+SMALL_CHAR_CM = 0.17  # a character's width in \\small, about
 
 
-def paper_table(shown: pd.DataFrame, metric: str) -> pd.DataFrame:
+def _column_format(table: pd.DataFrame, column: object) -> str:
+    header = str(column)
+    if header == "note" or "±" in header:
+        return WRAPPED_COLUMN
+    cells = table[column]
+    if is_p_column(header):
+        cells = cells.map(format_p)
+    elif pd.api.types.is_float_dtype(cells):
+        cells = cells.map(lambda v: f"{v:.4f}")
+    values = int(cells.astype(str).str.len().max()) if len(table) else 0
+    longest_word = max(map(len, header.split()))
+    if " " not in header or len(header) <= max(values, longest_word) + 2:
+        return "l"
+    # two header lines at most, each nearly full: a justified line of one short word and a
+    # gap would look broken
+    chars = max(values, longest_word, math.ceil(len(header) / 2))
+    return f"p{{{SMALL_CHAR_CM * chars + 0.15:.1f}cm}}"
+
+
+# In the report's table, not a paper's: the raw p-value (the Holm-adjusted one decides).
+PAPER_DROPS = ("std", "beyond noise", "seconds", "p vs best")
+
+
+def paper_table(shown: pd.DataFrame, metric: str, keys: Sequence[str] = ()) -> pd.DataFrame:
     """The report's settings table as a paper prints it, within a page's width: the mean and
-    its 95% CI half-width in one column, without std, the p < 0.05 column and the seconds."""
+    its 95% CI half-width in one column, without std, the raw p-value (the Holm-adjusted one
+    stays), the beyond-noise column and the seconds."""
     mean, half = f"{metric} mean", "± 95% CI"
     table = shown.drop(columns=[c for c in PAPER_DROPS if c in shown])
     if mean in table and half in table:
@@ -269,6 +295,15 @@ def paper_table(shown: pd.DataFrame, metric: str) -> pd.DataFrame:
         table.insert(position, f"{metric} (mean ± 95% CI)", combined)
     if "note" in table and not table["note"].astype(bool).any():
         table = table.drop(columns="note")
+    for key in keys:  # a weight decay of 1e-08 is not 0.0000
+        if key in table and pd.api.types.is_float_dtype(table[key]):
+            table[key] = table[key].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
+    # A key's last part names its column where that is unambiguous (filter_num, not
+    # conv.filter_num): the headers set a narrow table's width.
+    short = {k: k.rsplit(".", 1)[-1] for k in keys if k in table}
+    if len(set(short.values())) == len(short) and not set(short.values()) & (
+            set(table.columns) - set(short)):
+        table = table.rename(columns=short)
     return table
 
 
@@ -316,7 +351,7 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
     flagged = not_learned(results, o.metric)
     shown = _settings_for_people(table, results.varying + ([search_report.FINAL_BUDGET] if
                                  search else []), o.metric, flagged)
-    write_latex(paper_table(shown, o.metric), out_dir / "settings.tex")
+    write_latex(paper_table(shown, o.metric, results.varying), out_dir / "settings.tex")
     drawn = figures.finish()
 
     doc = Document(f"cnnsweep comparison: {', '.join(str(p) for p in paths)}")

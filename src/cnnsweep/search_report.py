@@ -109,7 +109,9 @@ class Search:
                 table[["rank", "p_vs_best", "p_vs_best_holm"]] = float("nan")
                 table[["distinguishable", "could_be_best"]] = pd.NA
             parts.append(table)
-        return pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
+        table = pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
+        table["rank"] = table["rank"].astype("Int64")  # 1, 2 and blanks, not 1.0000
+        return table
 
     def finalists(self, table: pd.DataFrame) -> pd.DataFrame:
         return table[table[FINAL_BUDGET] == self.max_budget].reset_index(drop=True)
