@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from pathlib import Path
 
 import pytest
 
@@ -222,19 +223,15 @@ def test_a_one_rung_search_has_no_rung_figure(tmp_path):
     assert not search.has_rungs
 
 
-def test_a_searchs_settings_table_rounds_its_p_values_beside_stopped_rows(tmp_path):
-    """The stopped configurations have no p-value; their empty cells once turned the p columns
-    into objects, and the report printed the finalists' p-values unrounded (0.2585321337…)."""
+def search_folder(tmp_path) -> Path:
+    """A search's sweep folder written by hand: optimizer.lr 0.001 stopped at epoch 1, 0.003
+    and 0.01 finalists at epoch 3 whose seeds differ (so a p-value exists), 3 seeds each."""
     import dataclasses
 
-    import pandas as pd
-
     from cnnsweep import runfolder
-    from cnnsweep.report import compare, format_p
     from tests.runfolders import base_config, make_run
 
     sweep = tmp_path / "search"
-    # two finalists at 3 epochs whose seeds differ (so a p-value exists), one stopped at 1
     values = {0.001: (1, [0.62, 0.64, 0.66]), 0.003: (3, [0.91, 0.93, 0.92]),
               0.01: (3, [0.90, 0.88, 0.935])}
     rungs = {1: {"runs": {}, "standings": []}, 3: {"runs": {}, "standings": []}}
@@ -264,7 +261,17 @@ def test_a_searchs_settings_table_rounds_its_p_values_beside_stopped_rows(tmp_pa
         "sweeper": "halving", "rule": "", "seconds": 1.0, "settings": settings,
         "brackets": [{"index": 0, "budgets": [1, 3],
                       "rungs": [{"budget": b, **rungs[b]} for b in (1, 3)]}]}))
+    return sweep
 
+
+def test_a_searchs_settings_table_rounds_its_p_values_beside_stopped_rows(tmp_path):
+    """The stopped configurations have no p-value; their empty cells once turned the p columns
+    into objects, and the report printed the finalists' p-values unrounded (0.2585321337…)."""
+    import pandas as pd
+
+    from cnnsweep.report import compare, format_p
+
+    sweep = search_folder(tmp_path)
     # the runs' compare.metric is test_acc (base_config): a search's report still ranks as the
     # search chose, by validation
     out = compare([sweep], figures=[]).parent
@@ -338,3 +345,30 @@ def test_the_report_says_what_the_noise_rule_cost_against_plain_halving(tmp_path
     assert Search(record, tmp_path).noise_rule_sentence() is None
     record["settings"].update(keep_overlaps=True, seeds=[0])
     assert Search(record, tmp_path).noise_rule_sentence() is None
+
+
+def test_the_rung_figure_colours_each_configuration_as_the_other_figures(tmp_path,
+                                                                        monkeypatch):
+    from matplotlib.colors import to_hex
+
+    from cnnsweep import plots, search_report
+    from cnnsweep.report import compare
+
+    drawn, contexts = {}, []
+    save, context = search_report.save, plots.figure_context
+
+    def keep(fig, out_dir, name, *args, **kwargs):
+        drawn[name] = {line.get_gid(): to_hex(line.get_color()) for ax in fig.axes
+                       for line in ax.lines if line.get_gid()}
+        return save(fig, out_dir, name, *args, **kwargs)
+
+    def kept_context(*args, **kwargs):
+        contexts.append(context(*args, **kwargs))
+        return contexts[-1]
+
+    monkeypatch.setattr(search_report, "save", keep)
+    monkeypatch.setattr(plots, "figure_context", kept_context)
+    compare([search_folder(tmp_path)], figures=["loss"])
+    palette = contexts[0].palette
+    assert drawn["rungs"] == {label: to_hex(palette.colours[label]) for label in
+                              ("optimizer.lr=0.001", "optimizer.lr=0.003", "optimizer.lr=0.01")}

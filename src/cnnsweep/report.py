@@ -391,7 +391,7 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
             Table(shown, sortable=True), Heading("Figures"))
     doc.add(*(Image(f.files["png"], f.caption, f.note) for f in drawn))
     if search is not None:
-        doc.add(*search.section(results, out_dir, page_of(o.size), o.formats))
+        doc.add(*search.section(results, out_dir, page_of(o.size), o.formats, ctx))
     doc.add(Heading("All runs"), Table(runs_table(results, o.metric), sortable=True))
     failed = results.runs[results.runs["status"] != Status.OK]
     if not failed.empty:

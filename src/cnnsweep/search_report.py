@@ -14,20 +14,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
 
 from cnnsweep import runfolder
 from cnnsweep.document import Block, Heading, Image, Paragraph, Table
+from cnnsweep.figures import FigureContext
 from cnnsweep.figures.style import (
     CHAR_WIDTH,
+    NEUTRAL,
     OKABE_ITO,
     Page,
     drawing,
     figure_legend,
     grid,
     save,
+    short_value,
 )
 from cnnsweep.halving import RECORD, replay
-from cnnsweep.results import Results
+from cnnsweep.results import Results, setting_labels
 from cnnsweep.stats import estimate, settings_table
 
 FINAL_BUDGET = "final budget"
@@ -48,6 +53,7 @@ class Configuration:
 
 # Finalists beyond the palette's colours: darker than the stopped configurations' grey.
 OTHER_FINALIST = "0.45"
+RUNG_LEGEND_HEIGHT = 0.6  # inches under the panels for the settings' legend
 
 
 class Search:
@@ -246,13 +252,7 @@ class Search:
                     if not finalist:
                         ax.plot([end["budget"]], [end["value"]], marker="x", color="0.35",
                                 ms=5, ls="none", zorder=2)
-                budgets = sorted(part["budget"].unique())
-                ax.set_xscale("log")
-                ax.set_xticks(budgets, [str(b) for b in budgets])
-                ax.minorticks_off()
-                ax.set_xlabel(self.budget_key)
-                ax.set_ylabel(f"{self.metric} (mean over seeds)")
-                ax.grid(alpha=0.3)
+                self._rung_axes(ax, sorted(part["budget"].unique()))
                 if len(self.brackets) > 1:
                     ax.set_title(f"bracket {bracket + 1}")
             handles = [axes[0].plot([], [], color=colours[c], lw=1.6)[0] for c in named]
@@ -263,11 +263,82 @@ class Search:
             figure_legend(fig, handles, names, page)
             return save(fig, out_dir, "rungs", formats, page)
 
-    def section(self, results: Results, out_dir: Path, page: Page,
-                formats: Sequence[str]) -> list[Block]:
-        note = ("Each line is one configuration's mean over its seeds at each rung it "
-                "trained to; coloured (and dark grey) lines reached the full budget, light grey "
-                "ones stopped at the rung marked x.")
+    def looks(self, results: Results, ctx: FigureContext) -> dict[str, tuple[str, object]]:
+        """Each configuration's setting in the report's palette (its colour and marker in the
+        other figures) and its value of the panel key."""
+        runs = results.runs.drop_duplicates("run").set_index("run", drop=False)
+        found = {}
+        for c in self.configurations.values():
+            name = next((n for n in c.runs if n in runs.index), None)
+            if name is not None:
+                row = runs.loc[[name]]
+                found[c.label] = (setting_labels(row, list(ctx.palette.keys)).iloc[0],
+                                  row[ctx.panel].iloc[0] if ctx.panel else None)
+        return found
+
+    def draw_rungs_as_the_report(self, ctx: FigureContext, looks: dict[str, tuple[str, object]],
+                                 out_dir: Path, formats: Sequence[str]) -> dict[str, Path]:
+        """The rung figure of one bracket in the other figures' colours, markers and panels:
+        a configuration looks as its curves do; finalists bold, stopped ones faint, ending in
+        x at their last rung."""
+        data = self.rung_data()
+        page = ctx.page
+        panels = [v for v in ctx.panel_order if any(p == v for _, p in looks.values())] \
+            if ctx.panel else [None]
+        drawn = set()
+        with drawing(page):
+            fig, axes = grid(len(panels), page, aspect=0.75, extra_height=RUNG_LEGEND_HEIGHT)
+            for ax, value in zip(axes, panels, strict=True):
+                for config, path in data.groupby("config", sort=True):
+                    label, panel = looks.get(config, (None, None))
+                    if label is None or (ctx.panel and panel != value):
+                        continue
+                    drawn.add(label)
+                    path = path.sort_values("budget")
+                    finalist = path["fate"].iloc[0] == "finalist"
+                    colour = ctx.palette.colours.get(label, NEUTRAL)
+                    ax.plot(path["budget"], path["value"], color=colour,
+                            marker=ctx.palette.markers.get(label) or "o", ms=3,
+                            lw=1.6 if finalist else 0.8, alpha=1.0 if finalist else 0.4,
+                            zorder=3 if finalist else 2, gid=label)
+                    if not finalist:
+                        end = path.iloc[-1]
+                        ax.plot([end["budget"]], [end["value"]], marker="x", color=colour,
+                                ms=5, ls="none", zorder=2, alpha=0.8)
+                self._rung_axes(ax, sorted(data["budget"].unique()))
+                if ctx.panel:
+                    ax.set_title(f"{ctx.panel}={short_value(value)}")
+            extra = [(Line2D([], [], color=NEUTRAL, lw=1.6), "finalist"),
+                     (Line2D([], [], color=NEUTRAL, lw=0.8, alpha=0.4, marker="x", ms=5),
+                      "stopped at x")]
+            ctx.palette.legend(fig, [lab for lab in ctx.palette.labels if lab in drawn], page,
+                               extra)
+            return save(fig, out_dir, "rungs", formats, page)
+
+    def _rung_axes(self, ax: Axes, budgets: list[int]) -> None:
+        ax.set_xscale("log")
+        ax.set_xticks(budgets, [str(b) for b in budgets])
+        ax.minorticks_off()
+        ax.set_xlabel(self.budget_key)
+        spec = ax.get_subplotspec()
+        if spec is None or spec.is_first_col():  # panels side by side share the y axis
+            ax.set_ylabel(self.metric)  # the note: mean over seeds
+        ax.grid(alpha=0.3)
+
+    def section(self, results: Results, out_dir: Path, page: Page, formats: Sequence[str],
+                ctx: FigureContext | None = None) -> list[Block]:
+        # One bracket: the figure speaks the other figures' colours (same setting, same
+        # colour); Hyperband's brackets get a panel each, coloured by finalist.
+        looks = self.looks(results, ctx) if ctx is not None and len(self.brackets) == 1 \
+            else {}
+        if looks:
+            note = ("Each line is one configuration's mean over its seeds at each rung it "
+                    "trained to, in its colour and marker from the other figures; bold lines "
+                    "reached the full budget, faint ones stopped at the rung marked x.")
+        else:
+            note = ("Each line is one configuration's mean over its seeds at each rung it "
+                    "trained to; coloured (and dark grey) lines reached the full budget, light "
+                    "grey ones stopped at the rung marked x.")
         blocks: list[Block] = [
             Heading("Search"), Paragraph(self.rule_sentence()),
             Paragraph(self.compute_sentence())]
@@ -275,7 +346,8 @@ class Search:
         if noise:
             blocks.append(Paragraph(noise))
         if self.has_rungs:
-            files = self.draw_rungs(out_dir, page, formats)
+            files = self.draw_rungs_as_the_report(ctx, looks, out_dir, formats) if looks \
+                else self.draw_rungs(out_dir, page, formats)
             blocks.append(Image(files["png"], f"{self.metric} at each rung", note))
         finalists = self.finalists_table(results)
         if not finalists.empty:
