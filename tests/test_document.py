@@ -39,3 +39,12 @@ def test_markdown_and_html_say_the_same_things(tmp_path):
     assert "- run 1: failed. boom" in md and "<li>run 1: failed. boom</li>" in html
     assert 'class="dataframe sortable"' in html and "<script>" in html
     assert "http://" not in html and "https://" not in html  # one offline file
+
+
+def test_a_wide_table_scrolls_in_its_own_box_and_large_numbers_print_whole():
+    doc = Document("t")
+    doc.add(Table(pd.DataFrame({"run": ["x" * 300], "images_per_second": [11650.4],
+                                "seconds": [0.49213]})))
+    md, html = to_markdown(doc), to_html(doc)
+    assert "11650" in md and "e+04" not in md and "0.4921" in md
+    assert '<div class="wide"><table' in html and "div.wide{overflow-x:auto" in html

@@ -57,12 +57,19 @@ class Document:
         self.blocks.extend(blocks)
 
 
+def _number(value: float) -> str:
+    """4 significant digits; a large number whole (11650, not 1.165e+04)."""
+    if pd.isna(value):
+        return ""
+    return f"{value:.0f}" if 1e4 <= abs(value) < 1e15 else f"{value:.4g}"
+
+
 def _cells(frame: pd.DataFrame) -> pd.DataFrame:
     """Numbers to 4 significant digits, empty cells for missing values, one line per cell."""
     out = frame.copy()
     for column in out.columns:
         if pd.api.types.is_float_dtype(out[column]):
-            out[column] = out[column].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
+            out[column] = out[column].map(_number)
     return out.astype(object).where(out.notna(), "").astype(str).map(
         lambda s: s.replace("\n", " ")[:200])
 
@@ -98,7 +105,7 @@ STYLE = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0
          "overflow-wrap:anywhere}"
          "th[data-order=asc]::after{content:' \\25B2'}th[data-order=desc]::after"
          "{content:' \\25BC'}img{max-width:100%}pre{background:#f6f6f6;padding:0.6em;"
-         "overflow-x:auto}")
+         "overflow-x:auto}div.wide{overflow-x:auto;max-width:100%}")
 # Click a header: rows sort by that column, numbers as numbers, empty cells last; click again to
 # reverse.
 SORT_SCRIPT = """
@@ -138,7 +145,9 @@ def to_html(doc: Document) -> str:
             body.append(f"<pre><code>{html.escape(block.text)}</code></pre>")
         elif isinstance(block, Table):
             classes = ["sortable"] if block.sortable else []
-            body.append(_cells(block.frame).to_html(index=False, classes=classes, border=0))
+            # a wide table (long run names) scrolls in its own box, not the whole page
+            body.append('<div class="wide">' + _cells(block.frame).to_html(
+                index=False, classes=classes, border=0) + "</div>")
         elif isinstance(block, Image):
             data = base64.b64encode(block.path.read_bytes()).decode()
             body += [f"<h3>{html.escape(block.caption)}</h3>",
