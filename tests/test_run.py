@@ -182,6 +182,11 @@ PLAIN_UNKNOWN_KEYS = [
                               "out"),
     (["optimizer.momentum=0.5"], "optimizer.momentum is a setting of optimizer=momentum, "
                                  "nesterov, not of the selected option"),
+    (["-m", "hydra/sweeper=halving", "hydra.sweeper.max_bugdet=9"],
+     "hydra.sweeper.max_bugdet is not a config key: did you mean hydra.sweeper.max_budget?"),
+    (["-m", "hydra.sweeper.max_budget=9"], "hydra.sweeper.max_budget is a setting of the "
+                                           "halving sweeper, not of the one selected; add "
+                                           "hydra/sweeper=halving"),
 ]
 
 

@@ -57,4 +57,25 @@ def _unknown_override(exc: BaseException) -> str | None:
     from cnnsweep.build import every_key, unknown_key_message
 
     key = match.group(1)
+    if key.startswith("hydra."):
+        return f"Could not override '{key}': {_hydra_key_message(key)}"
     return f"Could not override '{key}': {unknown_key_message(key, every_key())}"
+
+
+def _hydra_key_message(key: str) -> str:
+    """A key under hydra.* that the selected sweeper or launcher lacks: the closest key of the
+    halving sweeper (its keys are ours), or where Hydra's keys are listed."""
+    import dataclasses
+
+    from cnnsweep.compare_options import closest_name
+    from cnnsweep.launch.search import SearchSettings
+
+    node = key.rsplit(".", 1)[0]
+    sweeper = {f"hydra.sweeper.{f.name}" for f in dataclasses.fields(SearchSettings)}
+    if key in sweeper:
+        return (f"{key} is a setting of the halving sweeper, not of the one selected; add "
+                "hydra/sweeper=halving")
+    close = closest_name(key, sweeper) if node == "hydra.sweeper" else None
+    hint = f"did you mean {close}?" if close else \
+        f"{node} has no such key (python run.py --cfg hydra lists Hydra's keys)"
+    return f"{key} is not a config key: {hint}"
