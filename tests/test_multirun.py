@@ -101,3 +101,21 @@ def test_an_interrupt_keeps_the_summary_of_a_run_that_ends_meanwhile(tmp_path, m
     run = _run_that_ends_when_looked_at(tmp_path, monkeypatch, RunLock, "acquire")
     assert mark_interrupted(tmp_path, "SIGINT") == (1, 0)
     assert runfolder.read_summary(run).status == runfolder.Status.OK
+
+
+def test_the_end_table_says_once_what_every_run_shares():
+    import pandas as pd
+
+    long = "dataset.train_size=600,optimizer.lr=0.01,seed=0,trainer.epochs=3"
+    runs = pd.DataFrame({
+        "run": ["dataset.train_size=600,optimizer.lr=0.01,seed=0,trainer.epochs=1", long,
+                "dataset.train_size=600,optimizer.lr=0.1,seed=0,trainer.epochs=1"],
+        "status": ["ok", "ok (continued from epoch 1 of dataset.train_size=600,optimizer.lr="
+                   "0.01,seed=0,trainer.epochs=1)", "ok"],
+        "test_acc": [0.8, 0.9, 0.5], "wall_seconds": [1.0, 2.0, 1.0]})
+    lines = sweep_table(runs, "test_acc").splitlines()
+    assert [line.split()[0] for line in lines[1:4]] == [
+        "optimizer.lr=0.01,trainer.epochs=3", "optimizer.lr=0.01,trainer.epochs=1",
+        "optimizer.lr=0.1,trainer.epochs=1"]
+    assert "ok (continued from epoch 1 of optimizer.lr=0.01,trainer.epochs=1)" in lines[1]
+    assert lines[-1] == "(every run also has dataset.train_size=600,seed=0)"

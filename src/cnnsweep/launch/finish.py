@@ -3,6 +3,7 @@ still trained elsewhere, and the exit code."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,15 +30,39 @@ def sweep_table(runs: pd.DataFrame, metric: str = DEFAULT_METRIC) -> str:
 
     ranked = runs.sort_values([metric, "run"], ascending=[not is_higher_better(metric), True],
                               na_position="last")
+    short, common = shortened(list(ranked["run"]))
     table = pd.DataFrame({
-        "run": ranked["run"], "status": ranked["status"],
+        "run": ranked["run"].map(short),
+        "status": ranked["status"].astype(str).map(
+            lambda s: RUN_IN_NOTE.sub(lambda m: short.get(m.group(0), m.group(0)), s)),
         metric: ranked[metric].map(lambda v: "" if pd.isna(v) else f"{v:.4f}"),
         "seconds": ranked["wall_seconds"].fillna(0).map(lambda v: f"{v:.1f}"),
     })
     widths = {c: max(len(c), *table[c].str.len()) for c in table.columns}
     rows = [dict(zip(table.columns, table.columns, strict=True)), *table.to_dict("records")]
-    return "\n".join("  ".join(str(row[c]).ljust(w) for c, w in widths.items()).rstrip()
-                     for row in rows)
+    lines = ["  ".join(str(row[c]).ljust(w) for c, w in widths.items()).rstrip()
+             for row in rows]
+    if common:  # said once instead of in every row
+        lines.append(f"(every run also has {','.join(common)})")
+    return "\n".join(lines)
+
+
+# Where one override ends and the next starts in a run name: a comma before `key=` (a value's
+# own commas, as in `[1,2]`, are not followed by one).
+OVERRIDE_START = re.compile(r",(?=[+~]?[\w./@-]+=)")
+RUN_IN_NOTE = re.compile(r"(?<= of )[^\s()]+")  # "continued from epoch 3 of <run>"
+
+
+def shortened(names: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Each run name without the overrides every run shares, and those overrides (in the
+    first name's order): the table shows what differs."""
+    parts = {name: OVERRIDE_START.split(name) for name in names}
+    if len(parts) < 2:
+        return {name: name for name in names}, []
+    common = set.intersection(*(set(p) for p in parts.values()))
+    short = {name: ",".join(p for p in ps if p not in common) or name
+             for name, ps in parts.items()}
+    return short, [p for p in parts[names[0]] if p in common]
 
 
 def finish(sweep_dir: Path, metric: str = DEFAULT_METRIC, compare: bool = True,
