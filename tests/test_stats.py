@@ -113,6 +113,11 @@ def test_verdict_with_five_seeds_decides(tmp_path):
     assert f"adds seeds up to {MAX_SEEDS} per setting" in v.text
     assert v.command.endswith(f"optimizer=a,b seed={','.join(map(str, range(5, 20)))} "
                               f"hydra.sweep.dir={tmp_path / 't'}")
+    assert f"more than the {MAX_SEEDS} this asks for." in v.text
+    # without a command to add seeds (a search's report) the sentence names none
+    plain = verdict(settings_table(close, "test_acc"), "test_acc", "seeds", None)
+    assert plain.command is None and "this asks for" not in plain.text
+    assert plain.text.endswith("noncentral t).")
 
 
 BEST = np.array([0.950, 0.956, 0.944, 0.953, 0.947])

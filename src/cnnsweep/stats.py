@@ -286,8 +286,8 @@ def verdict(table: pd.DataFrame, metric: str, spread: str = "seeds",
         takes = f"{far:,} seeds" if far else f"more than {FAR_SEEDS:,} seeds"
         text += (f" The difference is too small to resolve cheaply: at this noise it takes "
                  f"{takes} per setting to separate best and runner-up with {POWER:.0%} power "
-                 f"(Welch's t-test, two-sided 5%, noncentral t), more than the {MAX_SEEDS} "
-                 "this asks for.")
+                 "(Welch's t-test, two-sided 5%, noncentral t)" +
+                 (f", more than the {MAX_SEEDS} this asks for." if add_seeds else "."))
         return _with_command(text, MAX_SEEDS, candidates, add_seeds)
     text += (f" To separate best and runner-up with {POWER:.0%} power (Welch's t-test, "
              f"two-sided 5%, noncentral t), a difference this size at this noise needs "
