@@ -287,9 +287,10 @@ class Search:
             last = i == len(bracket.budgets) - 1
             values, runs = self._rung(alive, budget)
             standings = halving.promote(values, self.settings.eta,
-                                        self.settings.keep_overlaps) if not last else [
-                halving.Standing(c, tuple(v), False, "full budget")
-                for c, v in values.items()]
+                                        self.settings.keep_overlaps) if not last else sorted(
+                (halving.Standing(c, tuple(v), False, "finalist: reached the full budget")
+                 for c, v in values.items()),  # best first, as every rung; no value last
+                key=lambda st: (not st.complete, -st.mean if st.complete else 0.0, st.config))
             entry["rungs"].append({
                 "budget": budget, "runs": runs,
                 "standings": [{"config": s.config, "values": list(s.values), "mean": s.mean,
