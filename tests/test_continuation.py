@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from cnnsweep import runfolder
+from cnnsweep.launch.finish import shortened
 from tests.conftest import REPO
 from tests.test_run import run_py, summaries
 
@@ -89,11 +90,13 @@ def test_sweeps_killed_at_random_points_continue_to_the_same_bytes(tmp_path, swe
     assert again.returncode == 0, again.stderr[-3000:]
     assert outputs(tmp_path / "s") == expected
     runs = summaries(tmp_path / "s")
+    shown, _ = shortened(sorted(runs))  # the end table leaves out what every run shares
     for name in unfinished:
         chain = runs[name]["continued_from"]
         assert chain[-1]["run"] == name and 0 < chain[-1]["iteration"] <= 18
         note = f"continued from epoch {chain[-1]['epoch']}"
-        row = next(line for line in again.stdout.splitlines() if line.startswith(f"{name} "))
+        row = next(line for line in again.stdout.splitlines()
+                   if line.startswith(f"{shown[name]} "))
         assert f" ok ({note}" in row  # the end table
         assert f"{name}: ok, " in again.stderr and note in again.stderr  # the progress lines
 
