@@ -19,6 +19,20 @@ def isolated_cache(tmp_path_factory):
         os.environ["CNNSWEEP_CACHE"] = old
 
 
+RAY_HEARTBEATS = "RAY_health_check_failure_threshold"  # RAY_ + Ray's own config key
+
+
+@pytest.fixture(scope="session", autouse=True)
+def patient_ray():
+    """Ray's clusters started by the tests tolerate a minute without a heartbeat (default:
+    about 30 s): on a loaded 2-core machine the other test worker can starve the raylet, and
+    Ray then declares its only node dead (LocalRayletDiedError), a failure of the machine, not
+    of the sweep under test."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(RAY_HEARTBEATS, "20")
+        yield
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     """The full MNIST files ($MNIST_DIR or ../shared/data/mnist); skips when absent."""
