@@ -36,6 +36,8 @@ from cnnsweep.results import Results, setting_labels
 from cnnsweep.stats import estimate, settings_table
 
 FINAL_BUDGET = "final budget"
+# The settings table's columns a configuration stopped before the full budget leaves empty.
+UNRANKED = ("rank", "p_vs_best", "p_vs_best_holm", "distinguishable", "could_be_best")
 
 
 @dataclass
@@ -109,13 +111,16 @@ class Search:
             budgets = results.runs[mask].groupby("setting")[FINAL_BUDGET].max()
             table[FINAL_BUDGET] = table["setting"].map(budgets)
             if mask is not full:
-                table = table.sort_values([FINAL_BUDGET, "mean"], ascending=False)
-                # NaN, not pd.NA, in the numeric columns: an object column of floats would be
-                # shown unrounded.
-                table[["rank", "p_vs_best", "p_vs_best_holm"]] = float("nan")
-                table[["distinguishable", "could_be_best"]] = pd.NA
+                # Stopped ones are not ranked or tested: their columns are left out here and
+                # come back empty from the concatenation (all-NA columns there would be
+                # deprecated in pandas 2; pd.NA in a float column would show it unrounded).
+                table = table.sort_values([FINAL_BUDGET, "mean"], ascending=False) \
+                    .drop(columns=list(UNRANKED))
             parts.append(table)
         table = pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
+        for column in UNRANKED:
+            if column not in table:  # nothing reached the full budget
+                table[column] = float("nan")
         table["rank"] = table["rank"].astype("Int64")  # 1, 2 and blanks, not 1.0000
         return table
 
