@@ -41,18 +41,3 @@ def mnist_dir() -> Path:
         if candidate and (Path(candidate) / "train-images-idx3-ubyte.gz").is_file():
             return Path(candidate)
     pytest.skip("full MNIST not found: set MNIST_DIR to a folder with the four IDX files")
-
-
-# Under pytest-xdist (`-n`), tests of one group run on one worker, one after another: those
-# that start Ray or SLURM (two clusters at once would compete for the cores and ports), with the
-# search tests, whose module fixture (the reference search) the Ray test shares; and those that
-# share the installed wheel. Anywhere else a module fixture would be built once per worker.
-GROUPS = {"test_search.py": "clusters", "test_install.py": "install"}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        group = "clusters" if item.get_closest_marker("launchers") else \
-            GROUPS.get(item.path.name)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
