@@ -372,3 +372,15 @@ def test_the_rung_figure_colours_each_configuration_as_the_other_figures(tmp_pat
     palette = contexts[0].palette
     assert drawn["rungs"] == {label: to_hex(palette.colours[label]) for label in
                               ("optimizer.lr=0.001", "optimizer.lr=0.003", "optimizer.lr=0.01")}
+
+
+def test_a_corrupt_search_record_is_named_and_the_runs_still_compared(tmp_path):
+    from cnnsweep.report import compare
+
+    sweep = search_folder(tmp_path)
+    record = sweep / halving.RECORD
+    record.write_text(record.read_text()[:100])  # cut off mid-write
+    said = []
+    report = compare([sweep], figures=[], warn=said.append)
+    assert report.is_file()
+    assert any(f"{record} is not a readable search record" in s for s in said)

@@ -319,6 +319,10 @@ def compare(paths: Sequence[str | Path], *, out: str | Path | None = None,
     search = search_report.read(paths)  # a halving search: each configuration at its end
     # A search's report ranks as the search chose (validation), whatever the runs'
     # compare.metric says: the test set never chooses.
+    if search is None and len(paths) == 1 and (Path(paths[0]) / search_report.RECORD).is_file():
+        warn(f"cnnsweep compare: {Path(paths[0]) / search_report.RECORD} is not a readable "
+             "search record: the runs are compared as a plain sweep (every budget a setting "
+             "of its own); run the search's command again to rewrite it")
     comparison = resolve(paths, results, search.metric if search else None, **options)
     results, o = comparison.results, comparison.options
     if search is not None:
