@@ -20,6 +20,7 @@ from matplotlib.lines import Line2D
 from cnnsweep import runfolder
 from cnnsweep.document import Block, Heading, Image, Paragraph, Table
 from cnnsweep.figures import FigureContext
+from cnnsweep.figures.curves import LEGEND_HEIGHT
 from cnnsweep.figures.style import (
     CHAR_WIDTH,
     NEUTRAL,
@@ -55,7 +56,6 @@ class Configuration:
 
 # Finalists beyond the palette's colours: darker than the stopped configurations' grey.
 OTHER_FINALIST = "0.45"
-RUNG_LEGEND_HEIGHT = 0.6  # inches under the panels for the settings' legend
 
 
 class Search:
@@ -292,7 +292,7 @@ class Search:
             if ctx.panel else [None]
         drawn = set()
         with drawing(page):
-            fig, axes = grid(len(panels), page, aspect=0.75, extra_height=RUNG_LEGEND_HEIGHT)
+            fig, axes = grid(len(panels), page, aspect=0.75, extra_height=LEGEND_HEIGHT)
             for ax, value in zip(axes, panels, strict=True):
                 for config, path in data.groupby("config", sort=True):
                     label, panel = looks.get(config, (None, None))
